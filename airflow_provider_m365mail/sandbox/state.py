@@ -13,9 +13,10 @@ import random
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from email import message_from_bytes, policy
+from email import policy
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, Literal
 
@@ -207,10 +208,18 @@ class SandboxState:
         """Arm a fault; it fires on the next matching requests."""
         self.faults.append(fault)
 
-    def take_fault(self, target: FaultTarget, stage: SmtpStage | None = None) -> Fault | None:
-        """Return the fault to apply to this request (consuming one use), or None."""
+    def take_fault(
+        self, target: FaultTarget, stage: SmtpStage | None = None, kinds: Collection[FaultKind] | None = None
+    ) -> Fault | None:
+        """Return the fault to apply to this request (consuming one use), or None.
+
+        ``kinds`` narrows the search to the kinds the caller can apply at this point (a dropped DATA transfer
+        is not a reply at a stage, for instance).
+        """
         for fault in list(self.faults):
             if fault.target != target or (stage is not None and fault.target == "smtp" and fault.stage != stage):
+                continue
+            if kinds is not None and fault.kind not in kinds:
                 continue
             if fault.probability is not None:
                 if random.random() < fault.probability:
@@ -240,7 +249,7 @@ class SandboxState:
         principal: str | None,
     ) -> StoredMessage:
         """Persist an accepted message (raw MIME and its metadata) and return its record."""
-        parsed = message_from_bytes(raw, policy=policy.default)
+        parsed = BytesHeaderParser(policy=policy.default).parsebytes(raw)  # headers only: bodies can be 150 MB
         stored = StoredMessage(
             id=uuid.uuid4().hex,
             message_id=str(parsed.get("Message-ID", "")).strip(),
