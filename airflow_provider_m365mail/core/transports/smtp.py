@@ -1,0 +1,301 @@
+"""Submit mail over SMTP with aiosmtplib: client submission (basic or XOAUTH2), direct send and relay.
+
+The session follows what Exchange Online expects: connect, STARTTLS when ``security`` is ``starttls`` (or TLS from
+the first byte when ``ssl``), EHLO again over TLS (aiosmtplib forgets the pre-TLS EHLO and repeats it before the
+next command; skipping it makes Exchange answer 530 5.7.57 at MAIL FROM), AUTH, then one MAIL/RCPT/DATA
+transaction per message. Direct send and relay do not authenticate; a relay connector may identify us by a
+client certificate (``client_certificate_path``).
+
+Every aiosmtplib failure is translated in one place, ``_translate``, into the provider's errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow_provider_m365mail.core.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    M365MailError,
+    PermanentSendError,
+    TransientSendError,
+    classify_refused_recipients,
+    classify_smtp_reply,
+)
+from airflow_provider_m365mail.core.message import MIME_POLICY, build_mime
+from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
+from airflow_provider_m365mail.core.tls import make_ssl_context
+from airflow_provider_m365mail.core.tokens import TokenSource
+from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult
+
+if TYPE_CHECKING:
+    import aiosmtplib
+
+    from airflow_provider_m365mail.core.identity import SenderIdentity
+    from airflow_provider_m365mail.core.message import OutgoingMessage
+
+Stage = Literal["connect", "starttls", "auth", "mail", "rcpt", "data"]
+# Non-ASCII envelope addresses (SMTPUTF8) need the headers in raw UTF-8 too.
+_UTF8_POLICY = MIME_POLICY.clone(utf8=True)
+
+
+def xoauth2_scope(settings: MailSettings) -> str:
+    """Return the scope to request for SMTP XOAUTH2 in the connection's cloud.
+
+    App-only tokens use the resource's ``/.default`` (granting ``SMTP.SendAsApp``); delegated tokens ask for
+    ``SMTP.Send`` on the same resource.
+    """
+    if settings.auth_type is AuthType.OAUTH2_DELEGATED:
+        resource = settings.exchange_scope.removesuffix("/.default")
+        return f"{resource}/SMTP.Send"
+    return settings.exchange_scope
+
+
+class SmtpTransport:
+    """Send messages through one SMTP server; ``async with`` keeps one authenticated connection for a batch.
+
+    Outside ``async with``, each ``send`` opens and closes its own connection. After any failure the connection
+    is closed (its state may be out of step with the server); the next ``send`` opens a new one.
+    """
+
+    name = "smtp"
+
+    def __init__(self, settings: MailSettings, tokens: TokenSource | None = None) -> None:
+        self._settings = settings
+        if tokens is None and settings.uses_oauth:
+            tokens = TokenSource(settings)
+        self._tokens = tokens
+        self._client: aiosmtplib.SMTP | None = None
+        self._in_session = False
+        self._banner: str | None = None
+        self._ssl_context: ssl.SSLContext | None = None
+
+    async def __aenter__(self) -> SmtpTransport:
+        self._in_session = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._in_session = False
+        await self.close()
+
+    async def send(self, message: OutgoingMessage, identity: SenderIdentity) -> SendResult:
+        """Submit one message in one SMTP transaction; return who was accepted and refused."""
+        if not self._in_session:
+            async with self:
+                return await self.send(message, identity)
+        mime = build_mime(message, identity)
+        recipients = [a.email for a in message.recipients()]
+        envelope = [identity.envelope_from, *recipients]
+        needs_utf8 = not all(a.isascii() for a in envelope)
+        data = mime.as_bytes(policy=_UTF8_POLICY) if needs_utf8 else mime.as_bytes()
+        client = await self._connected()
+        try:
+            refused, reply = await client.sendmail(
+                identity.envelope_from,
+                recipients,
+                data,
+                mail_options=["SMTPUTF8"] if needs_utf8 else None,
+            )
+        except BaseException as exc:
+            self._drop()
+            if _is_translatable(exc):
+                raise _translate(exc, "mail") from exc
+            raise
+        refusals = {addr: (resp.code, resp.message) for addr, resp in refused.items()}
+        return SendResult(
+            message_id=str(mime["Message-ID"]),
+            accepted=tuple(r for r in recipients if r not in refusals),
+            refused=refusals,
+            reply=reply,
+            transport=self.name,
+        )
+
+    async def check(self) -> CheckResult:
+        """Connect, negotiate TLS, authenticate and send NOOP on a fresh connection; send no mail."""
+        steps: list[str] = []
+        banner: str | None = None
+        features: tuple[str, ...] = ()
+        try:
+            client = await self._open(steps)
+            banner = self._banner
+            features = tuple(sorted(client.esmtp_extensions))
+            try:
+                noop = await client.noop()
+                steps.append(f"NOOP answered {noop.code} {noop.message}")
+                await client.quit()
+                steps.append("QUIT")
+            except BaseException as exc:
+                client.close()
+                if _is_translatable(exc):
+                    raise _translate(exc, "mail") from exc
+                raise
+        except M365MailError as exc:
+            steps.append(f"failed: {exc}")
+            return CheckResult(False, tuple(steps), self.name, banner, features, error=exc)
+        return CheckResult(True, tuple(steps), self.name, banner, features)
+
+    async def close(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        client, self._client = self._client, None
+        if client is None or not client.is_connected:
+            return
+        import aiosmtplib
+
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            pass
+        finally:
+            client.close()
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._client is None or not self._client.is_connected:
+            self._client = await self._open()
+        return self._client
+
+    async def _open(self, steps: list[str] | None = None) -> aiosmtplib.SMTP:
+        """Return a new connected (and, if configured, authenticated) client."""
+        import aiosmtplib
+
+        s = self._settings
+        note = steps.append if steps is not None else _ignore
+        token = None
+        if s.uses_oauth:
+            assert self._tokens is not None
+            token = await self._tokens.get_token(xoauth2_scope(s))
+            note(f"got an access token for {xoauth2_scope(s)} (expires in {token.expires_in():.0f} s)")
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            use_tls=s.security is Security.SSL,
+            start_tls=s.security is Security.STARTTLS,
+            tls_context=self._tls_context() if s.security is not Security.NONE else None,
+            timeout=s.timeout,
+        )
+        stage: Stage = "starttls" if s.security is Security.STARTTLS else "connect"
+        try:
+            response = await client.connect()
+            self._banner = response.message
+            note(f"connected to {s.host}:{s.port} ({s.security.value}): {response.code} {response.message}")
+            if s.security is not Security.NONE:
+                note(f"TLS {client.get_transport_info('ssl_object').version()} established")
+            stage = "auth"
+            await client.ehlo()
+            if s.auth_type is AuthType.BASIC:
+                assert s.username is not None and s.password is not None
+                await client.login(s.username, s.password)
+                note(f"authenticated as {s.username} (basic)")
+            elif token is not None:
+                if "xoauth2" not in client.server_auth_methods:
+                    raise AuthenticationError(
+                        f"{s.host} does not offer AUTH XOAUTH2 (offers: "
+                        f"{', '.join(client.server_auth_methods) or 'none'})",
+                        hint="Exchange Online offers XOAUTH2 on smtp.office365.com:587 after STARTTLS",
+                    )
+                if not s.username:
+                    raise ConfigurationError("login", "XOAUTH2 needs the mailbox to authenticate as in login")
+                await client.auth_xoauth2(s.username, token.token)
+                note(f"authenticated as {s.username} (XOAUTH2)")
+        except BaseException as exc:
+            client.close()
+            if _is_translatable(exc):
+                raise _translate(exc, stage) from exc
+            raise
+        return client
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = make_ssl_context(self._settings)
+        return self._ssl_context
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+def _is_translatable(exc: BaseException) -> bool:
+    import aiosmtplib
+
+    return isinstance(exc, (aiosmtplib.SMTPException, OSError))
+
+
+def _translate(exc: BaseException, stage: Stage) -> M365MailError:
+    """Map an aiosmtplib (or socket / TLS) failure to the provider's error; the one place that does it."""
+    for cls in type(exc).__mro__:
+        translator = _translators().get(cls)
+        if translator is not None:
+            return translator(exc, stage)
+    raise TypeError(f"no translation for {type(exc).__name__}") from exc
+
+
+Translator = Callable[[Any, Stage], M365MailError]
+
+
+@functools.cache
+def _translators() -> dict[type[BaseException], Translator]:
+    import aiosmtplib
+
+    def reply_at(fixed: Stage | None) -> Translator:
+        return lambda exc, stage: classify_smtp_reply(exc.code, exc.message, stage=fixed or stage)
+
+    def transient(what: str) -> Translator:
+        return lambda exc, stage: TransientSendError(f"{what} during {stage}: {exc.message}")
+
+    return {
+        aiosmtplib.SMTPException: lambda exc, stage: PermanentSendError(f"SMTP {stage} failed: {exc.message}"),
+        aiosmtplib.SMTPNotSupported: lambda exc, stage: PermanentSendError(
+            f"the server lacks a needed SMTP extension: {exc.message}",
+            hint="non-ASCII addresses need a server that offers SMTPUTF8",
+        ),
+        aiosmtplib.SMTPServerDisconnected: transient("the server closed the connection"),
+        aiosmtplib.SMTPConnectError: _connect_error,
+        aiosmtplib.SMTPTimeoutError: transient("the server did not answer in time"),
+        aiosmtplib.SMTPConnectTimeoutError: transient("connecting timed out"),
+        aiosmtplib.SMTPReadTimeoutError: transient("the server did not answer in time"),
+        aiosmtplib.SMTPResponseException: reply_at(None),
+        aiosmtplib.SMTPConnectResponseError: reply_at("connect"),
+        aiosmtplib.SMTPHeloError: reply_at("connect"),
+        aiosmtplib.SMTPAuthenticationError: reply_at("auth"),
+        aiosmtplib.SMTPSenderRefused: reply_at("mail"),
+        aiosmtplib.SMTPRecipientRefused: reply_at("rcpt"),
+        aiosmtplib.SMTPDataError: reply_at("data"),
+        aiosmtplib.SMTPRecipientsRefused: _all_refused,
+        ssl.SSLError: _tls_error,
+        OSError: lambda exc, stage: TransientSendError(f"network error during {stage}: {exc}"),
+    }
+
+
+def _connect_error(exc: Any, stage: Stage) -> M365MailError:
+    if isinstance(exc.__cause__, ssl.SSLError):
+        return _tls_error(exc.__cause__, stage)
+    return TransientSendError(f"cannot connect: {exc.message}")
+
+
+def _tls_error(exc: ssl.SSLError, stage: Stage) -> M365MailError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return PermanentSendError(
+            f"the server's TLS certificate was not accepted: {getattr(exc, 'verify_message', None) or exc}",
+            hint="use the server's DNS name as host; for a private CA set extra.ca_bundle",
+        )
+    return PermanentSendError(
+        f"TLS negotiation failed during {stage}: {getattr(exc, 'reason', None) or exc}",
+        hint="check security (starttls for port 587/25, ssl for 465); Exchange Online requires TLS 1.2+",
+    )
+
+
+def _all_refused(exc: Any, stage: Stage) -> M365MailError:
+    return classify_refused_recipients({r.recipient: (r.code, r.message) for r in exc.recipients})
