@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # subcommand -> (module defining ``add_arguments(parser)`` and ``run(args) -> int``, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("airflow_provider_m365mail.cli.sandbox_cmd", "run the local Microsoft 365 sandbox in the foreground"),
+    "demo": ("airflow_provider_m365mail.cli.demo", "send real mail from an example DAG into the sandbox"),
 }
 
 

@@ -1,0 +1,311 @@
+"""Describe the ``m365mail`` connection form once, for every Airflow version that draws it.
+
+Airflow 3.2+ reads the declarative ``conn-fields`` / ``ui-field-behaviour`` from the provider info without importing
+the hook; Airflow 3.0 and 3.1 call the hook's ``get_connection_form_widgets()`` / ``get_ui_field_behaviour()``,
+which need wtforms and Flask-AppBuilder. Both forms are generated here from ``EXTRA_FIELDS`` and
+``STANDARD_FIELDS`` so they cannot drift apart. This module imports nothing from Airflow: the provider info is read
+at every Airflow start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FieldType = Literal["string", "integer", "number", "boolean"]
+
+CONN_TYPE = "m365mail"
+
+
+@dataclass(frozen=True)
+class ConnField:
+    """One key of the connection's ``extra`` JSON as the form shows it."""
+
+    name: str
+    label: str
+    description: str
+    type: FieldType = "string"
+    enum: Sequence[str] = ()
+    default: str | int | float | bool | None = None
+    format: Literal["password", "email", "url"] | None = None
+    placeholder: str | None = None
+    minimum: float | None = None
+
+    @property
+    def secret(self) -> bool:
+        """Tell whether Airflow must mask the value (in the form, the API and task logs)."""
+        return self.format == "password"
+
+    def json_schema(self) -> dict[str, Any]:
+        """Return the field's JSON schema; every field may be left empty (``null``)."""
+        schema: dict[str, Any] = {"type": [self.type, "null"]}
+        if self.enum:
+            schema["enum"] = [*self.enum, None]
+        if self.default is not None:
+            schema["default"] = self.default
+        if self.format is not None:
+            schema["format"] = self.format
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        return schema
+
+
+@dataclass(frozen=True)
+class StandardFields:
+    """How the connection form relabels, hides and pre-explains Airflow's standard fields."""
+
+    hidden: tuple[str, ...]
+    relabeling: dict[str, str]
+    placeholders: dict[str, str]
+
+
+STANDARD_FIELDS = StandardFields(
+    hidden=("schema",),
+    relabeling={
+        "host": "Server or Graph endpoint",
+        "login": "Authentication account or client ID",
+        "password": "Password or client secret",
+    },
+    placeholders={
+        "host": "smtp.office365.com",
+        "port": "587",
+        "login": "airflow@contoso.com",
+        "password": "mailbox password (basic) or app client secret (OAuth2)",
+    },
+)
+
+EXTRA_FIELDS: tuple[ConnField, ...] = (
+    ConnField(
+        "transport",
+        "Transport",
+        "smtp: Exchange Online SMTP (client submission, direct send or relay) or any SMTP server; "
+        "graph: Microsoft Graph sendMail (needs the Mail.Send permission).",
+        enum=("smtp", "graph"),
+        default="smtp",
+    ),
+    ConnField(
+        "smtp_mode",
+        "SMTP mode",
+        "Microsoft's three ways for an application to send: submission (SMTP AUTH client submission to "
+        "smtp.office365.com:587), direct_send (port 25 of the tenant's MX endpoint, no sign-in, tenant recipients "
+        "only) or relay (port 25 of the MX endpoint through an inbound connector matching your IP or certificate).",
+        enum=("submission", "direct_send", "relay"),
+        default="submission",
+    ),
+    ConnField(
+        "security",
+        "TLS mode",
+        "starttls (ports 587 and 25), ssl (implicit TLS, port 465) or none. Exchange Online requires TLS 1.2 or "
+        "later. Empty: chosen from the port.",
+        enum=("starttls", "ssl", "none"),
+    ),
+    ConnField(
+        "auth_type",
+        "Authentication",
+        "basic: the mailbox password (SMTP AUTH basic authentication, which Exchange Online switches off by "
+        "default at the end of 2026); oauth2_app: client credentials of an Entra app registration (application "
+        "permission SMTP.SendAsApp or Mail.Send); oauth2_delegated: a user's refresh token (delegated SMTP.Send or "
+        "Mail.Send); none: direct send or relay. Empty: oauth2_app when a client ID is set, basic when a login and "
+        "password are set.",
+        enum=("basic", "oauth2_app", "oauth2_delegated", "none"),
+    ),
+    ConnField(
+        "tenant_id",
+        "Tenant ID",
+        "Directory (tenant) ID of the Microsoft Entra tenant (Entra admin center > Overview), or its primary domain.",
+        placeholder="00000000-0000-0000-0000-000000000000",
+    ),
+    ConnField(
+        "client_id",
+        "Client ID",
+        "Application (client) ID of the Entra app registration (App registrations > Overview).",
+        placeholder="00000000-0000-0000-0000-000000000000",
+    ),
+    ConnField(
+        "client_secret",
+        "Client secret",
+        "Value of a client secret of the app registration (Certificates & secrets > Client secrets). "
+        "The Password field may hold it instead.",
+        format="password",
+    ),
+    ConnField(
+        "certificate_path",
+        "Certificate file",
+        "Path to a PEM file with the private key and the certificate uploaded to the app registration "
+        "(Certificates & secrets > Certificates), used instead of a client secret.",
+        placeholder="/opt/airflow/secrets/m365mail.pem",
+    ),
+    ConnField(
+        "certificate_pem",
+        "Certificate (PEM)",
+        "The same private key and certificate as PEM text, for secrets backends that hold text rather than files.",
+        format="password",
+    ),
+    ConnField(
+        "certificate_thumbprint",
+        "Certificate thumbprint",
+        "Thumbprint of that certificate as the app registration lists it under Certificates & secrets.",
+    ),
+    ConnField(
+        "refresh_token",
+        "Refresh token",
+        "Delegated OAuth2 only: the signed-in user's refresh token (consented scopes SMTP.Send or Mail.Send, "
+        "and offline_access).",
+        format="password",
+    ),
+    ConnField(
+        "cloud",
+        "National cloud",
+        "Microsoft cloud of the tenant; it sets the sign-in authority, Graph endpoint, SMTP host and token scope "
+        "together: global (including GCC), usgov (GCC High), usgov_dod (DoD) or china (operated by 21Vianet).",
+        enum=("global", "usgov", "usgov_dod", "china"),
+        default="global",
+    ),
+    ConnField(
+        "authority_host",
+        "Authority host",
+        "Override of the Microsoft Entra sign-in host; default from the cloud, e.g. login.microsoftonline.com.",
+        placeholder="login.microsoftonline.com",
+    ),
+    ConnField(
+        "graph_endpoint",
+        "Graph endpoint",
+        "Override of the Microsoft Graph root; default from the cloud, e.g. https://graph.microsoft.com.",
+        format="url",
+        placeholder="https://graph.microsoft.com",
+    ),
+    ConnField(
+        "ca_bundle",
+        "CA bundle",
+        "Path to a PEM file of CA certificates to trust instead of the system store (TLS-inspecting proxies, "
+        "on-premises Exchange Server).",
+    ),
+    ConnField(
+        "client_certificate_path",
+        "Relay client certificate",
+        "SMTP relay only: path to the PEM certificate the inbound connector matches (its subject or SAN is one of "
+        "your accepted domains).",
+    ),
+    ConnField(
+        "client_key_path",
+        "Relay client key",
+        "SMTP relay only: path to the private key of the relay client certificate.",
+    ),
+    ConnField(
+        "from_email",
+        "Default From",
+        "Address in From when a task names none; empty: the authentication account.",
+        format="email",
+        placeholder="airflow@contoso.com",
+    ),
+    ConnField("from_name", "Default From name", "Display name shown with the default From address."),
+    ConnField("reply_to", "Default Reply-To", "Address(es) replies go to when a task names none."),
+    ConnField(
+        "allowed_senders",
+        "Allowed senders",
+        "Comma-separated addresses or *@domain patterns tasks may send as or on behalf of. Exchange must grant "
+        "the authentication account the right too: Add-RecipientPermission (Send As) or Set-Mailbox "
+        "-GrantSendOnBehalfTo (Send on Behalf).",
+        placeholder="reports@contoso.com, *@alerts.contoso.com",
+    ),
+    ConnField(
+        "alternate_host",
+        "Alternate server",
+        "Server to fail over to when the main one cannot be reached.",
+    ),
+    ConnField("alternate_port", "Alternate port", "Port of the alternate server.", type="integer", minimum=1),
+    ConnField(
+        "max_recipients_per_message",
+        "Recipients per message",
+        "Larger recipient lists are split into several messages. Exchange Online accepts 500 per message "
+        "(admins can raise it to 1,000).",
+        type="integer",
+        default=500,
+        minimum=1,
+    ),
+    ConnField(
+        "max_messages_per_minute",
+        "Messages per minute",
+        "Sending pace per process. Exchange Online SMTP client submission accepts 30 messages a minute per mailbox.",
+        type="integer",
+        default=30,
+        minimum=1,
+    ),
+    ConnField("timeout", "Timeout (seconds)", "How long to wait for the server.", type="number", default=30.0),
+    ConnField(
+        "proxy",
+        "Proxy",
+        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph.",
+        format="url",
+        placeholder="http://proxy.contoso.com:3128",
+    ),
+    ConnField(
+        "save_to_sent_items",
+        "Save to Sent Items",
+        "Graph only: keep a copy in the sender's Sent Items folder (Graph's saveToSentItems).",
+        type="boolean",
+        default=True,
+    ),
+    ConnField(
+        "allow_insecure_auth",
+        "Allow sign-in without TLS",
+        "Permit AUTH on a connection without TLS (TLS mode none). For local test servers only.",
+        type="boolean",
+        default=False,
+    ),
+)
+
+
+def _placeholders() -> dict[str, str]:
+    extras = {f.name: f.placeholder for f in EXTRA_FIELDS if f.placeholder}
+    return {**STANDARD_FIELDS.placeholders, **extras}
+
+
+def conn_fields() -> dict[str, dict[str, Any]]:
+    """Return the provider info's ``conn-fields`` (Airflow 3.2+)."""
+    return {f.name: {"label": f.label, "description": f.description, "schema": f.json_schema()} for f in EXTRA_FIELDS}
+
+
+def ui_field_behaviour() -> dict[str, Any]:
+    """Return the provider info's ``ui-field-behaviour`` (Airflow 3.2+)."""
+    return {
+        "hidden-fields": list(STANDARD_FIELDS.hidden),
+        "relabeling": dict(STANDARD_FIELDS.relabeling),
+        "placeholders": _placeholders(),
+    }
+
+
+def legacy_ui_field_behaviour() -> dict[str, Any]:
+    """Return what ``BaseHook.get_ui_field_behaviour()`` returns on Airflow 3.0 and 3.1."""
+    return {
+        "hidden_fields": list(STANDARD_FIELDS.hidden),
+        "relabeling": dict(STANDARD_FIELDS.relabeling),
+        "placeholders": _placeholders(),
+    }
+
+
+def legacy_form_widgets() -> dict[str, Any]:
+    """Return what ``BaseHook.get_connection_form_widgets()`` returns on Airflow 3.0 and 3.1 (wtforms fields)."""
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import BooleanField, IntegerField, PasswordField, StringField
+    from wtforms.validators import NumberRange, Optional
+
+    widgets: dict[str, Any] = {}
+    for f in EXTRA_FIELDS:
+        label = lazy_gettext(f.label)
+        description = f"{f.description} One of: {', '.join(f.enum)}." if f.enum else f.description
+        if f.secret:
+            widgets[f.name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
+        elif f.type == "boolean":
+            widgets[f.name] = BooleanField(label, default=f.default, description=description)
+        elif f.type == "integer":
+            validators = [Optional()] if f.minimum is None else [Optional(), NumberRange(min=f.minimum)]
+            widgets[f.name] = IntegerField(
+                label, widget=BS3TextFieldWidget(), default=f.default, validators=validators, description=description
+            )
+        else:  # strings, enums and numbers: Airflow 3.0/3.1 only draw these four field classes
+            default = None if f.default is None else str(f.default)
+            widgets[f.name] = StringField(label, widget=BS3TextFieldWidget(), default=default, description=description)
+    return widgets

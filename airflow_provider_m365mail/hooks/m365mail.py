@@ -1,0 +1,226 @@
+"""Turn an Airflow ``m365mail`` connection into validated settings and send mail with them.
+
+Only Airflow's ``BaseHook`` is imported at module level: the core, and through it MSAL, the Graph SDK and
+aiosmtplib, load when a method first needs them, so DAG files that import this module parse quickly.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+from airflow_provider_m365mail import connection_fields
+
+try:
+    from airflow.sdk import BaseHook
+except ImportError:  # Airflow 3.0 keeps BaseHook out of the Task SDK's namespace
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from airflow_provider_m365mail.core.addresses import Address
+    from airflow_provider_m365mail.core.message import Attachment
+    from airflow_provider_m365mail.core.settings import MailSettings
+
+    Recipients: TypeAlias = "str | Address | Sequence[str | Address] | None"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _blocking(
+    method: Callable[Concatenate[M365MailHook, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[M365MailHook, P], T]:
+    """Make the blocking form of an async hook method: read the connection first, then run on a private loop."""
+
+    def blocking(hook: M365MailHook, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        from airflow_provider_m365mail.core.runner import run_sync
+
+        hook.get_settings()  # the connection is read here, outside the loop, like any other sync hook
+        return run_sync(method(hook, *args, **kwargs))
+
+    # Share the docstring, and the signature through __wrapped__, with the async method.
+    return functools.update_wrapper(blocking, method, assigned=("__module__", "__doc__"))
+
+
+def _mask(secrets: Sequence[str]) -> None:
+    """Register secrets with Airflow's log masker (and the task supervisor's, when in a task)."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # Airflow 3.0
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+    for secret in secrets:
+        mask_secret(secret)
+
+
+async def _amask(secrets: Sequence[str]) -> None:
+    """Register secrets like ``_mask`` from a running loop, where the blocking form must not talk to the supervisor."""
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # older Task SDKs have only the blocking form
+        _mask(secrets)
+        return
+    for secret in secrets:
+        await amask_secret(secret)
+
+
+class M365MailHook(BaseHook):
+    """
+    Send email through Microsoft 365 / Exchange Online or any SMTP server, as an ``m365mail`` connection says.
+
+    The connection is parsed once into :class:`~airflow_provider_m365mail.core.settings.MailSettings`; a wrong
+    setting fails with a message naming the field and the fix. Every secret in it is registered with Airflow's
+    log masker.
+
+    :param m365mail_conn_id: The ``m365mail`` connection to send with.
+    """
+
+    conn_name_attr = "m365mail_conn_id"
+    default_conn_name = "m365mail_default"
+    conn_type = connection_fields.CONN_TYPE
+    hook_name = "Microsoft 365 Mail"
+
+    def __init__(self, m365mail_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.m365mail_conn_id = m365mail_conn_id
+        self._settings: MailSettings | None = None
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the form's extra fields for Airflow 3.0 and 3.1 (later versions read the provider info)."""
+        return connection_fields.legacy_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the standard fields' labels for Airflow 3.0 and 3.1 (later versions read the provider info)."""
+        return connection_fields.legacy_ui_field_behaviour()
+
+    def get_conn(self) -> MailSettings:
+        """Return the connection's settings (Airflow's generic accessor)."""
+        return self.get_settings()
+
+    def get_settings(self) -> MailSettings:
+        """Read and validate the connection once; later calls return the same settings."""
+        if self._settings is None:
+            settings = self._parse(self.get_connection(self.m365mail_conn_id))
+            _mask(settings.secrets)
+            self._settings = settings
+        return self._settings
+
+    async def aget_settings(self) -> MailSettings:
+        """Read and validate the connection once without blocking the event loop (triggers, async notifiers)."""
+        if self._settings is None:
+            aget_connection = getattr(self, "aget_connection", None)
+            if aget_connection is not None:
+                connection = await aget_connection(self.m365mail_conn_id)
+            else:  # Airflow 3.0
+                from asgiref.sync import sync_to_async
+
+                connection = await sync_to_async(self.get_connection)(self.m365mail_conn_id)
+            settings = self._parse(connection)
+            await _amask(settings.secrets)
+            self._settings = settings
+        return self._settings
+
+    @staticmethod
+    def _parse(connection: Any) -> MailSettings:
+        from airflow_provider_m365mail.core.settings import MailSettings
+
+        # The connection form stores fields left empty as null or "": they mean "use the default".
+        extra = {key: value for key, value in connection.extra_dejson.items() if value not in (None, "")}
+        return MailSettings.from_connection_fields(
+            host=connection.host or None,
+            port=connection.port,
+            login=connection.login or None,
+            password=connection.password or None,
+            extra=extra,
+        )
+
+    def derive_message_id(
+        self, seed: str, *, from_email: str | Address | None = None, on_behalf_of: str | Address | None = None
+    ) -> str:
+        """Return the Message-ID ``seed`` always maps to, on the domain of the From these arguments give."""
+        from airflow_provider_m365mail.core.identity import resolve_identity
+        from airflow_provider_m365mail.core.message import make_message_id
+
+        identity = resolve_identity(self.get_settings(), from_email=from_email, on_behalf_of=on_behalf_of)
+        return make_message_id(seed, identity.from_address.email.rpartition("@")[2])
+
+    async def asend(
+        self,
+        *,
+        to: Recipients,
+        subject: str,
+        cc: Recipients = None,
+        bcc: Recipients = None,
+        html_content: str | None = None,
+        text_content: str | None = None,
+        files: Sequence[Attachment | str | Path] = (),
+        from_email: str | Address | None = None,
+        on_behalf_of: str | Address | None = None,
+        reply_to: str | Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        importance: str = "normal",
+        message_id: str | None = None,
+    ) -> list[str]:
+        """
+        Send one message and return the Message-ID of each message that left (more than one when recipients split).
+
+        ``send`` is the blocking form with the same parameters. Everything is validated before any network I/O;
+        errors are :mod:`~airflow_provider_m365mail.core.errors` exceptions carrying the server's code and a hint.
+
+        :param to: Recipients: an address, a list, or one string separated by "," or ";".
+        :param subject: Subject line (any Unicode; no line breaks).
+        :param cc: Copy recipients.
+        :param bcc: Blind copy recipients (in the envelope only, never in the headers).
+        :param html_content: HTML body; inline images refer to their attachment's ``cid:``.
+        :param text_content: Plain-text body (with ``html_content``: the alternative part).
+        :param files: Attachments: paths, or :class:`Attachment` objects (a ``content_id`` makes an inline image).
+        :param from_email: Send as this address (From); the connection's ``allowed_senders`` must permit it.
+        :param on_behalf_of: Send on behalf of this address (From = it, Sender = the authentication account).
+        :param reply_to: Reply-To address(es).
+        :param headers: Extra headers, e.g. ``{"X-Report-Id": "42"}``.
+        :param importance: "low", "normal" or "high".
+        :param message_id: Message-ID to use, e.g. from :meth:`derive_message_id`; a new one when empty.
+        """
+        from airflow_provider_m365mail.core.identity import resolve_identity
+        from airflow_provider_m365mail.core.mailer import Mailer
+        from airflow_provider_m365mail.core.message import OutgoingMessage
+
+        settings = await self.aget_settings()
+        identity = resolve_identity(settings, from_email=from_email, on_behalf_of=on_behalf_of, reply_to=reply_to)
+        message = OutgoingMessage.create(
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            subject=subject,
+            text=text_content,
+            html=html_content,
+            attachments=files,
+            headers=headers,
+            importance=importance,
+            message_id=message_id,
+        )
+        results = await Mailer(settings).send(message, identity)
+        return [result.message_id for result in results]
+
+    send = _blocking(asend)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the connection as a send would use it (token, TLS, sign-in), sending nothing."""
+        from airflow_provider_m365mail.core.errors import M365MailError
+        from airflow_provider_m365mail.core.mailer import Mailer
+        from airflow_provider_m365mail.core.runner import run_sync
+
+        try:
+            result = run_sync(Mailer(self.get_settings()).check())
+        except M365MailError as exc:
+            return False, str(exc)
+        done = ", ".join(result.steps) or "nothing"
+        if not result.ok:
+            reason = str(result.error) if result.error is not None else "the check did not complete"
+            return False, f"{reason} (done: {done})"
+        return True, f"{result.transport}: {done}"

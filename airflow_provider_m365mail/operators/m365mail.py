@@ -1,0 +1,136 @@
+"""The operator DAG authors use to send a message through an ``m365mail`` connection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_m365mail.hooks.m365mail import M365MailHook
+
+try:
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 3.0
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_m365mail.core.message import Attachment
+
+
+class M365EmailOperator(BaseOperator):
+    """
+    Send an email through Microsoft 365 / Exchange Online (or any SMTP server) and return its Message-IDs.
+
+    The Message-ID is derived from the task instance (DAG, run, task, map index), not the try, so a retried task
+    sends the same Message-ID and Exchange keeps the repeat out of mailboxes. Input is validated before anything
+    goes on the network; invalid input or settings fail the task without retries, naming the field.
+
+    :param to: Recipients: a list, or one string separated by "," or ";". (templated)
+    :param subject: Subject line; any Unicode, no line breaks. (templated)
+    :param html_content: HTML body, or the path of a ``.html`` template file. (templated)
+    :param text_content: Plain-text body; with ``html_content`` it becomes the alternative part. (templated)
+    :param cc: Copy recipients. (templated)
+    :param bcc: Blind copy recipients: in the envelope only, never in the headers. (templated)
+    :param files: Paths of files to attach (one path, or a list). (templated)
+    :param inline_images: Content-ID -> image path; the HTML shows each as ``<img src="cid:CONTENT_ID">``.
+    :param from_email: Send as this mailbox (From); needs Send As in Exchange and the connection's
+        ``allowed_senders``. (templated)
+    :param on_behalf_of: Send on behalf of this mailbox (From = it, Sender = the authentication account); needs
+        Send on Behalf in Exchange and the connection's ``allowed_senders``. (templated)
+    :param reply_to: Reply-To address(es). (templated)
+    :param headers: Extra headers, e.g. ``{"X-Report-Id": "{{ run_id }}"}``. (templated)
+    :param importance: "low", "normal" or "high".
+    :param conn_id: The ``m365mail`` connection to send with.
+    """
+
+    template_fields: Sequence[str] = (
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "html_content",
+        "text_content",
+        "files",
+        "from_email",
+        "on_behalf_of",
+        "reply_to",
+        "headers",
+    )
+    template_ext: Sequence[str] = (".html",)
+    template_fields_renderers = {"html_content": "html"}
+    ui_color = "#cfe4ff"
+
+    def __init__(
+        self,
+        *,
+        to: str | Sequence[str],
+        subject: str,
+        html_content: str | None = None,
+        text_content: str | None = None,
+        cc: str | Sequence[str] | None = None,
+        bcc: str | Sequence[str] | None = None,
+        files: str | Sequence[str] | None = None,
+        inline_images: Mapping[str, str] | None = None,
+        from_email: str | None = None,
+        on_behalf_of: str | None = None,
+        reply_to: str | Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        importance: str = "normal",
+        conn_id: str = M365MailHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.to = to
+        self.subject = subject
+        self.html_content = html_content
+        self.text_content = text_content
+        self.cc = cc
+        self.bcc = bcc
+        self.files = files or []
+        self.inline_images = dict(inline_images or {})
+        self.from_email = from_email
+        self.on_behalf_of = on_behalf_of
+        self.reply_to = reply_to
+        self.headers = dict(headers or {})
+        self.importance = importance
+        self.conn_id = conn_id
+
+    def execute(self, context: Context) -> list[str]:
+        """Send the message; return the Message-IDs (pushed to XCom)."""
+        from airflow_provider_m365mail.core.errors import ValidationError
+
+        hook = M365MailHook(m365mail_conn_id=self.conn_id)
+        ti = context["ti"]
+        seed = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
+        try:
+            message_ids = hook.send(
+                to=self.to,
+                cc=self.cc,
+                bcc=self.bcc,
+                subject=self.subject,
+                html_content=self.html_content,
+                text_content=self.text_content,
+                files=[*self._files(), *self._inline_images()],
+                from_email=self.from_email,
+                on_behalf_of=self.on_behalf_of,
+                reply_to=self.reply_to,
+                headers=self.headers,
+                importance=self.importance,
+                message_id=hook.derive_message_id(seed, from_email=self.from_email, on_behalf_of=self.on_behalf_of),
+            )
+        except ValidationError as exc:
+            # The same input fails the same way on every try: fail now instead of retrying.
+            raise AirflowFailException(str(exc)) from exc
+        self.log.info("Sent %d message(s): %s", len(message_ids), ", ".join(message_ids))
+        return message_ids
+
+    def _files(self) -> list[str]:
+        return [self.files] if isinstance(self.files, str) else list(self.files)
+
+    def _inline_images(self) -> list[Attachment]:
+        from airflow_provider_m365mail.core.message import Attachment
+
+        return [Attachment.from_path(path, content_id=cid) for cid, path in self.inline_images.items()]

@@ -1,0 +1,143 @@
+"""A real Airflow for the integration tests: one migrated AIRFLOW_HOME per session, DAG runs in subprocesses.
+
+Each ``airflow dags test`` costs 10-20 s on a small machine, so a test module runs its DAG once (in a
+module-scoped fixture, through ``dag_runner``) and its tests assert on the snapshot of what the sandbox received.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_m365mail.cli.local_airflow import EXAMPLE_DAGS, LocalAirflow, sandbox_connections
+from airflow_provider_m365mail.sandbox.server import Sandbox
+from airflow_provider_m365mail.sandbox.state import StoredMessage
+
+_JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
+
+# The in-process tests import Airflow: keep it away from ~/airflow (subprocesses get their own home anyway).
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="m365mail-tests-airflow-"))
+
+
+@dataclass
+class DagRunOutcome:
+    """What one ``airflow dags test`` did: its output, the mail the sandbox received, the XComs it left."""
+
+    process: subprocess.CompletedProcess[str]
+    messages: list[StoredMessage]
+    parsed: dict[str, EmailMessage]
+    stats: dict[str, int]
+    return_values: dict[str, Any] = field(default_factory=dict)  # task id -> its return value (XCom)
+    task_states: dict[str, str] = field(default_factory=dict)  # task id -> final state
+
+    def task_log(self, task_id: str) -> str:
+        """Return the part of the output ``airflow dags test`` printed while running ``task_id``."""
+        marker = f"[DAG TEST] starting task_id={task_id} "
+        assert marker in self.output, f"{task_id} did not run"
+        return self.output.split(marker, 1)[1].split("[DAG TEST] starting task_id=", 1)[0]
+
+    @property
+    def output(self) -> str:
+        """Return everything the ``airflow`` process printed."""
+        return self.process.stdout + self.process.stderr
+
+    def received(self, subject_prefix: str) -> tuple[StoredMessage, EmailMessage]:
+        """Return the one message whose subject starts with ``subject_prefix``."""
+        found = [m for m in self.messages if m.subject.startswith(subject_prefix)]
+        assert len(found) == 1, f"expected one message {subject_prefix!r}, got {[m.subject for m in self.messages]}"
+        return found[0], self.parsed[found[0].id]
+
+
+@dataclass
+class DagRunner:
+    """Run DAGs with the session's Airflow against the session's sandbox (reset before every run)."""
+
+    home: Path
+    sandbox: Sandbox
+
+    def run(
+        self,
+        dag_id: str,
+        *,
+        dags_folder: Path = EXAMPLE_DAGS,
+        extra_changes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> DagRunOutcome:
+        """Run ``dag_id`` once with ``airflow dags test`` and snapshot the outcome.
+
+        ``extra_changes`` patches the extras of the sandbox's connections, by conn id, for this run.
+        """
+        connections = sandbox_connections(self.sandbox.settings)
+        for conn_id, changes in (extra_changes or {}).items():
+            connections[conn_id] = {**connections[conn_id], "extra": {**connections[conn_id]["extra"], **changes}}
+        airflow = LocalAirflow(home=self.home, connections=connections, dags_folder=dags_folder)
+        self.sandbox.reset()
+        process = airflow.dags_test(dag_id)
+        messages = self.sandbox.messages()
+        outcome = DagRunOutcome(
+            process=process,
+            messages=messages,
+            parsed={m.id: self.sandbox.parsed(m.id) for m in messages},
+            stats=self.sandbox.call(lambda: dict(self.sandbox.state.stats)),
+            **from_metadata(airflow.database, dag_id),
+        )
+        self.sandbox.raise_server_errors()
+        return outcome
+
+    def secrets(self) -> list[str]:
+        """Return every credential the sandbox's connections carry."""
+        settings = self.sandbox.settings
+        found = {m["password"] for m in settings["mailboxes"] if m.get("password")}
+        found.add(settings["client_secret"])
+        for connection in settings["airflow_connections"].values():
+            found.update(v for k, v in connection.get("extra", {}).items() if "secret" in k and v)
+            if connection.get("password"):
+                found.add(connection["password"])
+        return sorted(s for s in found if s)
+
+    def assert_no_secrets(self, text: str) -> None:
+        """Fail if ``text`` holds a credential or anything shaped like an access token (a JWT)."""
+        leaked = [s for s in self.secrets() if s in text]
+        assert not leaked, f"{len(leaked)} secret(s) appear in the output"
+        assert not _JWT.search(text), "an access token (JWT) appears in the output"
+
+
+def from_metadata(database: Path, dag_id: str) -> dict[str, dict[str, Any]]:
+    """Read the task states and return values (XCom) of the DAG's latest run from the metadata database."""
+    with sqlite3.connect(database) as db:
+        row = db.execute("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)).fetchone()
+        if row is None:
+            return {"return_values": {}, "task_states": {}}
+        run = (dag_id, row[0])
+        values = db.execute(
+            "SELECT task_id, value FROM xcom WHERE dag_id = ? AND run_id = ? AND key = 'return_value'", run
+        ).fetchall()
+        states = db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", run).fetchall()
+    return {
+        "return_values": {task_id: json.loads(value) for task_id, value in values},
+        "task_states": dict(states),
+    }
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return an AIRFLOW_HOME whose SQLite database is migrated (once per session: it takes several seconds)."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    LocalAirflow(home).migrate()
+    return home
+
+
+@pytest.fixture(scope="session")
+def dag_runner(airflow_home: Path, m365_sandbox_session: Sandbox) -> DagRunner:
+    """Return the runner of DAGs against the session's Airflow and sandbox."""
+    return DagRunner(airflow_home, m365_sandbox_session)

@@ -1,0 +1,42 @@
+"""``m365mail demo``, the README's first command: a sandbox, a throwaway Airflow, an example DAG, the mail shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_m365mail.cli.main import main
+
+pytestmark = pytest.mark.airflow
+
+
+def test_demo_runs_the_example_dag_and_shows_what_arrived(
+    airflow_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], dag_runner: Any
+) -> None:
+    state_dir = tmp_path / "sandbox"
+    code = main(["demo", "--airflow-home", str(airflow_home), "--state-dir", str(state_dir)])
+    shown = capsys.readouterr().out
+    assert code == 0, shown
+    assert "2 message(s) arrived in the sandbox" in shown
+    assert "From:        Contoso Reports <reports@contoso.com>" in shown
+    assert "Sender:      airflow@contoso.com" in shown
+    assert "Bcc:         airflow@contoso.com  (envelope only)" in shown
+    assert "logo.png (inline <logo>), report.csv" in shown
+    assert "Transport:   smtp_submission, authenticated as airflow@contoso.com" in shown
+    assert "    Contoso daily report for " in shown  # the text body
+    assert "Web inbox: https://127.0.0.1:" in shown
+    # The messages are where the sandbox keeps its mailboxes, and nothing secret was printed.
+    assert len(list((state_dir / "messages").glob("*.eml"))) == 2
+    dag_runner.assert_no_secrets(shown)
+
+
+def test_demo_fails_when_the_dag_run_fails(
+    airflow_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["demo", "--airflow-home", str(airflow_home), "--state-dir", str(tmp_path), "--dag-id", "no_such"])
+    shown = capsys.readouterr().out
+    assert code == 1
+    assert "The DAG run failed" in shown
+    assert "0 message(s) arrived" in shown

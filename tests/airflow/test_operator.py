@@ -1,0 +1,126 @@
+"""M365EmailOperator: its templated fields, and execute() against the sandbox in this process.
+
+The full task lifecycle (templates rendered by Airflow, XCom, retries) runs in ``test_example_dags``; here
+``execute`` gets a context holding what it reads: the task instance's identifying keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_m365mail.operators.m365mail import M365EmailOperator
+from airflow_provider_m365mail.sandbox.server import Sandbox
+
+ASSETS = Path(__file__).resolve().parents[2] / "airflow_provider_m365mail" / "example_dags" / "assets"
+
+
+@pytest.fixture(autouse=True)
+def default_connection(m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    connection = m365_sandbox.settings["airflow_connections"]["smtp_oauth2"]
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection))
+
+
+def context_for(task_id: str, *, run_id: str = "manual__1", map_index: int = -1) -> dict[str, Any]:
+    ti = SimpleNamespace(dag_id="reports", run_id=run_id, task_id=task_id, map_index=map_index, try_number=1)
+    return {"ti": ti}
+
+
+def test_templated_fields_are_the_documented_ones() -> None:
+    assert M365EmailOperator.template_fields == (
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "html_content",
+        "text_content",
+        "files",
+        "from_email",
+        "on_behalf_of",
+        "reply_to",
+        "headers",
+    )
+    assert M365EmailOperator.template_ext == (".html",)
+    assert M365EmailOperator.template_fields_renderers == {"html_content": "html"}
+    params = (M365EmailOperator.__doc__ or "").split(":param ")[1:]
+    templated = {param.partition(":")[0] for param in params if "(templated)" in param}
+    assert templated == set(M365EmailOperator.template_fields)
+
+
+def test_html_template_files_and_jinja_render() -> None:
+    with DAG("templating", schedule=None, start_date=pendulum.datetime(2025, 1, 1), template_searchpath=[str(ASSETS)]):
+        operator = M365EmailOperator(
+            task_id="t",
+            to="{{ params.team }}@contoso.com",
+            subject="Report {{ ds }}",
+            html_content="daily_report.html",
+            headers={"X-Run": "{{ run_id }}"},
+            params={"team": "data-team"},
+        )
+    operator.resolve_template_files()
+    assert "cid:logo" in operator.html_content
+    context = {"ds": "2025-03-01", "run_id": "manual__x", "params": {"team": "data-team"}, "dag": operator.dag}
+    operator.render_template_fields(context)  # type: ignore[arg-type]
+    assert operator.to == "data-team@contoso.com"
+    assert operator.subject == "Report 2025-03-01"
+    assert "Orders for 2025-03-01" in operator.html_content
+    assert operator.headers == {"X-Run": "manual__x"}
+
+
+def test_execute_sends_and_returns_the_stored_message_ids(m365_sandbox: Sandbox) -> None:
+    operator = M365EmailOperator(
+        task_id="report",
+        to="alice@contoso.com; bob@contoso.com",
+        subject="Report",
+        html_content='<p><img src="cid:logo"> done</p>',
+        files=[str(ASSETS / "report.csv")],
+        inline_images={"logo": str(ASSETS / "logo.png")},
+        from_email="reports@contoso.com",
+    )
+    returned = operator.execute(context_for("report"))  # type: ignore[arg-type]
+    (stored,) = m365_sandbox.messages()
+    assert returned == [stored.message_id]
+    parsed = m365_sandbox.parsed(stored.id)
+    parts = {part.get_filename(): part for part in parsed.walk() if part.get_filename()}
+    assert parts["report.csv"].get_content_disposition() == "attachment"
+    assert parts["logo.png"]["Content-ID"] == "<logo>"
+    assert parts["logo.png"].get_content_type() == "image/png"
+
+
+def test_a_retried_task_reuses_its_message_id_and_a_mapped_one_does_not(m365_sandbox: Sandbox) -> None:
+    operator = M365EmailOperator(task_id="notify", to="bob@contoso.com", subject="Ping", text_content="ping")
+    first = operator.execute(context_for("notify"))  # type: ignore[arg-type]
+    again = operator.execute(context_for("notify"))  # type: ignore[arg-type]
+    mapped = operator.execute(context_for("notify", map_index=3))  # type: ignore[arg-type]
+    other_run = operator.execute(context_for("notify", run_id="manual__2"))  # type: ignore[arg-type]
+    assert first == again
+    assert len({first[0], mapped[0], other_run[0]}) == 3
+    assert [m.message_id for m in m365_sandbox.messages()] == [*first, *again, *mapped, *other_run]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"subject": "Report\r\nBcc: eve@fabrikam.com"}, "subject"),
+        ({"subject": "x", "from_email": "mallory@contoso.com"}, "from_email"),
+        ({"subject": "x", "to": "not an address"}, "to"),
+        ({"subject": "x", "headers": {"Bcc": "eve@fabrikam.com"}}, "headers"),
+        ({"subject": "x", "files": ["/nonexistent/report.csv"]}, "attachments"),
+    ],
+)
+def test_invalid_input_fails_the_task_without_retry_before_any_network_io(
+    m365_sandbox: Sandbox, arguments: dict[str, Any], field: str
+) -> None:
+    operator = M365EmailOperator(task_id="bad", **{"to": "bob@contoso.com", "text_content": "x", **arguments})
+    with pytest.raises(AirflowFailException, match=re.escape(field)):
+        operator.execute(context_for("bad"))  # type: ignore[arg-type]
+    stats = m365_sandbox.call(lambda: dict(m365_sandbox.state.stats))
+    assert stats.get("smtp_sessions", 0) == stats.get("token_requests", 0) == 0
