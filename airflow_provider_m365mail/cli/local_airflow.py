@@ -23,11 +23,14 @@ DEFAULT_CONN_ID = "m365mail_default"
 DEFAULT_SANDBOX_CONNECTION = "smtp_oauth2"
 
 
-def sandbox_connections(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Map the sandbox's ready-made connections to conn ids: ``m365mail_default`` plus ``m365mail_<name>``."""
+def sandbox_connections(
+    settings: Mapping[str, Any], default: str = DEFAULT_SANDBOX_CONNECTION
+) -> dict[str, dict[str, Any]]:
+    """Map the sandbox's ready-made connections to conn ids: ``m365mail_default`` (``default``) plus
+    ``m365mail_<name>`` for each."""
     ready: Mapping[str, dict[str, Any]] = settings["airflow_connections"]
     connections = {f"m365mail_{name}": dict(conn) for name, conn in ready.items()}
-    connections[DEFAULT_CONN_ID] = dict(ready[DEFAULT_SANDBOX_CONNECTION])
+    connections[DEFAULT_CONN_ID] = dict(ready[default])
     return connections
 
 

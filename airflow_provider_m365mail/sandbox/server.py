@@ -276,7 +276,7 @@ class Sandbox:
         connections["relay"] = connection(smtp_ports["relay"], None, None, **anonymous, smtp_mode="relay")
         if app is not None:
             connections["graph"] = connection(
-                None, app.client_id, app.client_secret,
+                None, basic.address if basic is not None else None, app.client_secret,
                 transport="graph", **oauth, client_id=app.client_id, graph_endpoint=graph_endpoint,
                 ca_bundle=ca, from_email=from_email, allowed_senders=allowed,
             )

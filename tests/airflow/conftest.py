@@ -20,7 +20,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_m365mail.cli.local_airflow import EXAMPLE_DAGS, LocalAirflow, sandbox_connections
+from airflow_provider_m365mail.cli.local_airflow import (
+    DEFAULT_SANDBOX_CONNECTION,
+    EXAMPLE_DAGS,
+    LocalAirflow,
+    sandbox_connections,
+)
 from airflow_provider_m365mail.sandbox.server import Sandbox
 from airflow_provider_m365mail.sandbox.state import StoredMessage
 
@@ -72,12 +77,13 @@ class DagRunner:
         *,
         dags_folder: Path = EXAMPLE_DAGS,
         extra_changes: Mapping[str, Mapping[str, Any]] | None = None,
+        default_connection: str = DEFAULT_SANDBOX_CONNECTION,
     ) -> DagRunOutcome:
         """Run ``dag_id`` once with ``airflow dags test`` and snapshot the outcome.
 
         ``extra_changes`` patches the extras of the sandbox's connections, by conn id, for this run.
         """
-        connections = sandbox_connections(self.sandbox.settings)
+        connections = sandbox_connections(self.sandbox.settings, default_connection)
         for conn_id, changes in (extra_changes or {}).items():
             connections[conn_id] = {**connections[conn_id], "extra": {**connections[conn_id]["extra"], **changes}}
         airflow = LocalAirflow(home=self.home, connections=connections, dags_folder=dags_folder)

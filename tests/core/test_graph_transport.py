@@ -122,7 +122,7 @@ async def test_send_on_behalf_sets_sender_and_from(m365_sandbox: Sandbox) -> Non
 
 
 async def test_on_behalf_with_a_client_id_as_login_is_refused_before_sending(m365_sandbox: Sandbox) -> None:
-    settings = settings_for(m365_sandbox)  # login holds the client id, not a mailbox
+    settings = settings_for(m365_sandbox, login=m365_sandbox.settings["client_id"])  # not a mailbox
     identity = resolve_identity(settings, on_behalf_of="data-team@contoso.com")
     with pytest.raises(ConfigurationError) as info:
         await GraphTransport(settings).send(note(), identity)

@@ -74,7 +74,8 @@ def test_settings_carry_ready_made_airflow_connections(m365_sandbox: Sandbox) ->
     }
     assert connections["relay"]["port"] == settings["smtp"]["relay_port"]
     graph = connections["graph"]
-    assert (graph["login"], graph["password"]) == (settings["client_id"], settings["client_secret"])
+    assert (graph["login"], graph["password"]) == (settings["basic_user"]["address"], settings["client_secret"])
+    assert graph["extra"]["client_id"] == settings["client_id"]
     assert graph["extra"]["graph_endpoint"] == settings["graph_endpoint"]
     assert all(c["conn_type"] == "m365mail" for c in connections.values())
 
