@@ -147,6 +147,7 @@ class OutgoingMessage:
     headers: tuple[tuple[str, str], ...] = ()
     importance: str = "normal"
     message_id: str | None = None
+    save_to_sent_items: bool | None = None  # Graph only; None: the connection's setting
 
     @classmethod
     def create(
@@ -162,6 +163,7 @@ class OutgoingMessage:
         headers: Mapping[str, str] | None = None,
         importance: str = "normal",
         message_id: str | None = None,
+        save_to_sent_items: bool | None = None,
     ) -> OutgoingMessage:
         """Validate every field and return the message; raise ``MessageValidationError`` naming the field."""
         recipients = {name: parse_address_list(value, field=name) for name, value in (("to", to), ("cc", cc),
@@ -185,6 +187,7 @@ class OutgoingMessage:
             headers=_headers(headers),
             importance=level,
             message_id=_message_id(message_id),
+            save_to_sent_items=save_to_sent_items,
         )
 
     def recipients(self) -> tuple[Address, ...]:

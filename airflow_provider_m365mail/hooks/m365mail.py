@@ -165,6 +165,7 @@ class M365MailHook(BaseHook):
         headers: Mapping[str, str] | None = None,
         importance: str = "normal",
         message_id: str | None = None,
+        save_to_sent_items: bool | None = None,
     ) -> list[str]:
         """
         Send one message and return the Message-ID of each message that left (more than one when recipients split).
@@ -185,6 +186,8 @@ class M365MailHook(BaseHook):
         :param headers: Extra headers, e.g. ``{"X-Report-Id": "42"}``.
         :param importance: "low", "normal" or "high".
         :param message_id: Message-ID to use, e.g. from :meth:`derive_message_id`; a new one when empty.
+        :param save_to_sent_items: Graph only: keep a copy in the mailbox's Sent Items (default: the connection's
+            ``save_to_sent_items``).
         """
         from airflow_provider_m365mail.core.identity import resolve_identity
         from airflow_provider_m365mail.core.mailer import Mailer
@@ -203,6 +206,7 @@ class M365MailHook(BaseHook):
             headers=headers,
             importance=importance,
             message_id=message_id,
+            save_to_sent_items=save_to_sent_items,
         )
         results = await Mailer(settings).send(message, identity)
         return [result.message_id for result in results]

@@ -43,6 +43,7 @@ class M365EmailOperator(BaseOperator):
     :param reply_to: Reply-To address(es). (templated)
     :param headers: Extra headers, e.g. ``{"X-Report-Id": "{{ run_id }}"}``. (templated)
     :param importance: "low", "normal" or "high".
+    :param save_to_sent_items: Graph only: keep a copy in Sent Items (default: the connection's setting).
     :param conn_id: The ``m365mail`` connection to send with.
     """
 
@@ -79,6 +80,7 @@ class M365EmailOperator(BaseOperator):
         reply_to: str | Sequence[str] | None = None,
         headers: Mapping[str, str] | None = None,
         importance: str = "normal",
+        save_to_sent_items: bool | None = None,
         conn_id: str = M365MailHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -96,6 +98,7 @@ class M365EmailOperator(BaseOperator):
         self.reply_to = reply_to
         self.headers = dict(headers or {})
         self.importance = importance
+        self.save_to_sent_items = save_to_sent_items
         self.conn_id = conn_id
 
     def execute(self, context: Context) -> list[str]:
@@ -119,6 +122,7 @@ class M365EmailOperator(BaseOperator):
                 reply_to=self.reply_to,
                 headers=self.headers,
                 importance=self.importance,
+                save_to_sent_items=self.save_to_sent_items,
                 message_id=hook.derive_message_id(seed, from_email=self.from_email, on_behalf_of=self.on_behalf_of),
             )
         except ValidationError as exc:

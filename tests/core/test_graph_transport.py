@@ -336,6 +336,10 @@ async def test_save_to_sent_items_follows_the_connection(m365_sandbox: Sandbox) 
         settings = settings_for(m365_sandbox, save_to_sent_items=str(save).lower())
         result = await GraphTransport(settings).send(note(), resolve_identity(settings))
         assert await in_sent_items(settings, result.message_id) is save
+        # A message's own choice wins over the connection's.
+        overridden = replace(note(), save_to_sent_items=not save)
+        result = await GraphTransport(settings).send(overridden, resolve_identity(settings))
+        assert await in_sent_items(settings, result.message_id) is (not save)
 
 
 async def test_check_gets_a_token_and_probes_without_sending(m365_sandbox: Sandbox) -> None:

@@ -222,7 +222,10 @@ class GraphTransport:
             if plan.needs_draft:
                 reply = await self._send_draft(user, message, identity, plan)
             else:
-                body = to_graph_json(message, identity, save_to_sent_items=self._settings.save_to_sent_items)
+                save = message.save_to_sent_items
+                if save is None:
+                    save = self._settings.save_to_sent_items
+                body = to_graph_json(message, identity, save_to_sent_items=save)
                 await self._request("sending the message", lambda: user.send_mail.post(self._send_mail_body(body)))
                 reply = "202 Accepted"
         assert message.message_id is not None
