@@ -63,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"\n{len(messages)} message(s) arrived in the sandbox:\n")
             for stored in messages:
                 print(describe(stored, sandbox.parsed(stored.id)))
-            print(f"Web inbox: {sandbox.settings['inbox_url']}")
-            if args.serve:
+            if not args.serve:
+                print("To read these in the sandbox's web inbox, run the demo again with --serve.")
+            else:
+                print(f"Web inbox: {sandbox.settings['inbox_url']}")
                 print(
                     f"Serving the sandbox (its CA certificate: {sandbox.settings['ca_file']}); press Ctrl-C to stop.",
                     flush=True,
