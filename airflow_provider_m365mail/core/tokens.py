@@ -47,6 +47,14 @@ MICROSOFT_AUTHORITY_HOSTS = frozenset(
 _AppKey = tuple[str, str, str, str, str]
 _apps: dict[_AppKey, ConfidentialClientApplication] = {}
 _apps_lock = threading.Lock()
+# One acquisition at a time per (application, scope): concurrent cold starts then make one token request and
+# the others are served from MSAL's cache.
+_acquire_locks: dict[tuple[int, str], threading.Lock] = {}
+
+
+def _acquire_lock(app: ConfidentialClientApplication, scope: str) -> threading.Lock:
+    with _apps_lock:
+        return _acquire_locks.setdefault((id(app), scope), threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,8 @@ class TokenSource:
 
         try:
             app = application_for(self._settings)
-            return self._acquire_with(app, [scope])
+            with _acquire_lock(app, scope):
+                return self._acquire_with(app, [scope])
         except M365MailError:
             raise
         except (requests.RequestException, MsalServiceError) as exc:
@@ -172,6 +181,7 @@ def clear_applications() -> None:
     """Forget every MSAL application, with its token and error caches (credential rotation, tests)."""
     with _apps_lock:
         _apps.clear()
+        _acquire_locks.clear()
 
 
 def load_client_certificate(pem: bytes, *, thumbprint: str | None, field_name: str) -> ClientCertificate:

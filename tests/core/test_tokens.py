@@ -130,6 +130,13 @@ async def test_one_msal_application_and_one_token_request_serve_every_token_sour
     assert m365_sandbox.state.stats["token_requests"] == 1
 
 
+async def test_concurrent_cold_starts_make_one_token_request(m365_sandbox: Sandbox) -> None:
+    settings = oauth_settings(m365_sandbox)
+    tokens = await asyncio.gather(*(TokenSource(settings).get_token(settings.exchange_scope) for _ in range(8)))
+    assert len({t.token for t in tokens}) == 1
+    assert m365_sandbox.state.stats["token_requests"] == 1
+
+
 async def test_another_secret_gets_its_own_application(m365_sandbox: Sandbox) -> None:
     settings = oauth_settings(m365_sandbox)
     assert application_for(settings) is not application_for(replace(settings, client_secret="another-secret"))
