@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from connection_settings import settings_for
 
 from airflow_provider_m365mail.core.addresses import Address
 from airflow_provider_m365mail.core.errors import (
@@ -36,7 +37,7 @@ from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.mailer import Mailer
 from airflow_provider_m365mail.core.message import Attachment, OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
-from airflow_provider_m365mail.core.tokens import AccessToken, TokenSource, clear_applications
+from airflow_provider_m365mail.core.tokens import AccessToken, TokenSource
 from airflow_provider_m365mail.core.transports.graph import GraphTransport, graph_token_provider
 from airflow_provider_m365mail.sandbox.server import Sandbox
 from airflow_provider_m365mail.sandbox.state import Fault
@@ -45,25 +46,12 @@ CLIENT_ID = "11111111-2222-4333-8444-555555555555"
 MB = 1024 * 1024
 
 
-@pytest.fixture(autouse=True)
-def _fresh_token_cache() -> None:
-    clear_applications()
-
-
-def settings_for(sandbox: Sandbox, **changes: Any) -> MailSettings:
-    """Build the sandbox's Graph connection; ``login``/``password`` replace fields, anything else is an extra."""
-    conn = dict(sandbox.settings["airflow_connections"]["graph"])
-    fields = {k: changes.pop(k) for k in ("login", "password") if k in changes}
-    conn.update(fields)
-    return MailSettings.from_connection_fields(
-        host=None, port=None, login=conn["login"], password=conn["password"], extra={**conn["extra"], **changes}
-    )
-
-
 def delegated(sandbox: Sandbox, **extra: Any) -> MailSettings:
     """Alice signed in (password grant) through the sandbox app."""
-    return settings_for(sandbox, login="alice@contoso.com", password="Alice-Passw0rd!", auth_type="oauth2_delegated",
-                        client_secret=sandbox.settings["client_secret"], from_email="alice@contoso.com", **extra)
+    return settings_for(
+        sandbox, "graph", login="alice@contoso.com", password="Alice-Passw0rd!", auth_type="oauth2_delegated",
+        client_secret=sandbox.settings["client_secret"], from_email="alice@contoso.com", **extra,
+    )
 
 
 def note(subject: str = "Nightly report", **kwargs: Any) -> OutgoingMessage:
@@ -92,7 +80,7 @@ def digest(data: bytes) -> str:
 
 
 async def test_send_as_arrives_from_the_mailbox_with_headers_and_auth(m365_sandbox: Sandbox) -> None:
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     identity = resolve_identity(settings, from_email="reports@contoso.com", reply_to="help@contoso.com")
     message = note(cc="carol@contoso.com", bcc="dave@contoso.com", importance="high",
                    headers={"X-Run-Id": "run-42"}, message_id="<run-42@contoso.com>")
@@ -111,7 +99,7 @@ async def test_send_as_arrives_from_the_mailbox_with_headers_and_auth(m365_sandb
 
 
 async def test_send_on_behalf_sets_sender_and_from(m365_sandbox: Sandbox) -> None:
-    settings = settings_for(m365_sandbox, login="airflow@contoso.com", client_id=CLIENT_ID)
+    settings = settings_for(m365_sandbox, "graph", login="airflow@contoso.com", client_id=CLIENT_ID)
     identity = resolve_identity(settings, on_behalf_of="data-team@contoso.com")
     assert identity.sender == Address("airflow@contoso.com")
     await GraphTransport(settings).send(note(), identity)
@@ -122,7 +110,7 @@ async def test_send_on_behalf_sets_sender_and_from(m365_sandbox: Sandbox) -> Non
 
 
 async def test_on_behalf_with_a_client_id_as_login_is_refused_before_sending(m365_sandbox: Sandbox) -> None:
-    settings = settings_for(m365_sandbox, login=m365_sandbox.settings["client_id"])  # not a mailbox
+    settings = settings_for(m365_sandbox, "graph", login=m365_sandbox.settings["client_id"])  # not a mailbox
     identity = resolve_identity(settings, on_behalf_of="data-team@contoso.com")
     with pytest.raises(ConfigurationError) as info:
         await GraphTransport(settings).send(note(), identity)
@@ -141,7 +129,7 @@ async def test_inline_image_and_attachment_arrive_in_one_send_mail(m365_sandbox:
     png = b"\x89PNG\r\n\x1a\n" + os.urandom(2048)
     message = note(html='<p><img src="cid:chart"></p>', attachments=[
         Attachment("chart.png", content=png, content_id="chart"), Attachment("data.csv", content=b"a,b\n1,2\n")])
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     await GraphTransport(settings).send(message, resolve_identity(settings))
     assert stats(m365_sandbox)["graph_requests"] == 1
     mime = m365_sandbox.parsed(m365_sandbox.messages()[0].id)
@@ -160,7 +148,7 @@ async def test_20_mb_attachment_goes_through_an_upload_session_byte_identical(
     data = os.urandom(20 * MB)
     path = tmp_path / "extract.bin"
     path.write_bytes(data)
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     result = await GraphTransport(settings).send(note(attachments=[path]), resolve_identity(settings))
     assert "draft with 1 uploaded attachment" in result.reply
     (stored,) = m365_sandbox.messages()
@@ -174,7 +162,7 @@ async def test_20_mb_attachment_goes_through_an_upload_session_byte_identical(
 async def test_small_attachments_over_4_mb_in_total_are_added_to_a_draft(m365_sandbox: Sandbox) -> None:
     blobs = {f"part{i}.bin": os.urandom(MB) for i in range(5)}
     message = note(attachments=[Attachment(name, content=data) for name, data in blobs.items()])
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     await GraphTransport(settings).send(message, resolve_identity(settings))
     mime = m365_sandbox.parsed(m365_sandbox.messages()[0].id)
     received = {p.get_filename(): p.get_payload(decode=True) for p in mime.walk() if p.get_filename()}
@@ -188,7 +176,7 @@ async def test_small_attachments_over_4_mb_in_total_are_added_to_a_draft(m365_sa
 async def test_429_with_retry_after_is_retried_once_after_the_wait(m365_sandbox: Sandbox) -> None:
     m365_sandbox.call(lambda: m365_sandbox.state.add_fault(
         Fault(target="graph", kind="reply", code=429, retry_after_s=1, count=1)))
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     started = time.monotonic()
     (result,) = await Mailer(settings, transport=GraphTransport(settings)).send(note(), resolve_identity(settings))
     assert time.monotonic() - started >= 1.0
@@ -200,7 +188,7 @@ async def test_429_with_retry_after_is_retried_once_after_the_wait(m365_sandbox:
 async def test_the_sdk_does_not_retry_behind_our_back(m365_sandbox: Sandbox) -> None:
     m365_sandbox.call(lambda: m365_sandbox.state.add_fault(
         Fault(target="graph", kind="reply", code=503, retry_after_s=0, count=5)))
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     with pytest.raises(TransientSendError) as info:
         await GraphTransport(settings).send(note(), resolve_identity(settings))
     assert (info.value.code, info.value.retry_after) == ("ServiceNotAvailable", 0.0)
@@ -210,7 +198,7 @@ async def test_the_sdk_does_not_retry_behind_our_back(m365_sandbox: Sandbox) -> 
 async def test_a_throttled_draft_step_is_retried_in_place(m365_sandbox: Sandbox) -> None:
     m365_sandbox.call(lambda: m365_sandbox.state.add_fault(
         Fault(target="graph", kind="reply", code=429, retry_after_s=1, count=1)))
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     started = time.monotonic()
     big = Attachment("big.bin", content=os.urandom(4 * MB))
     await GraphTransport(settings).send(note(attachments=[big]), resolve_identity(settings))
@@ -220,7 +208,7 @@ async def test_a_throttled_draft_step_is_retried_in_place(m365_sandbox: Sandbox)
 
 
 async def test_concurrent_sends_stay_within_four_requests_per_mailbox(m365_sandbox: Sandbox) -> None:
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     message = note(attachments=[Attachment("a.bin", content=os.urandom(MB))])
     transport = GraphTransport(settings)
     async with transport:
@@ -245,7 +233,7 @@ async def test_delegated_send_as_without_a_grant_is_send_as_denied_with_the_fix(
 
 async def test_a_mailbox_outside_the_apps_access_policy_is_refused_with_the_fix(m365_sandbox: Sandbox) -> None:
     restrict_app(m365_sandbox, "airflow@contoso.com")
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     with pytest.raises(SendAsDeniedError) as info:
         await GraphTransport(settings).send(note(), resolve_identity(settings, from_email="reports@contoso.com"))
     assert info.value.code == "ErrorAccessDenied"
@@ -275,7 +263,7 @@ async def test_bad_input_is_refused_before_any_request(
         with path.open("wb") as handle:
             handle.truncate(kwargs.pop("attachment"))
         kwargs["attachments"] = [path]
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     with pytest.raises(MessageValidationError) as info:
         await GraphTransport(settings).send(note(**kwargs), resolve_identity(settings))
     assert info.value.field == field
@@ -285,7 +273,7 @@ async def test_bad_input_is_refused_before_any_request(
 
 def test_an_unknown_cloud_is_refused_naming_the_field(m365_sandbox: Sandbox) -> None:
     with pytest.raises(ConfigurationError) as info:
-        settings_for(m365_sandbox, cloud="mars")
+        settings_for(m365_sandbox, "graph", cloud="mars")
     assert info.value.field == "extra.cloud"
     assert stats(m365_sandbox).get("graph_requests", 0) == 0
 
@@ -294,7 +282,7 @@ def test_an_unknown_cloud_is_refused_naming_the_field(m365_sandbox: Sandbox) -> 
 
 
 async def test_one_token_serves_many_sends(m365_sandbox: Sandbox) -> None:
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     transport = GraphTransport(settings)
     async with transport:
         for i in range(3):
@@ -305,7 +293,7 @@ async def test_one_token_serves_many_sends(m365_sandbox: Sandbox) -> None:
 
 
 async def test_the_token_is_never_handed_to_another_host(m365_sandbox: Sandbox) -> None:
-    settings = settings_for(m365_sandbox)
+    settings = settings_for(m365_sandbox, "graph")
     provider = graph_token_provider(TokenSource(settings), settings.graph_scope, "127.0.0.1")
     with pytest.raises(PermanentSendError, match="other than the endpoint"):
         await provider.get_authorization_token("https://attacker.example.com/v1.0/users/x/sendMail")
@@ -313,7 +301,7 @@ async def test_the_token_is_never_handed_to_another_host(m365_sandbox: Sandbox) 
 
 
 async def test_a_wrong_client_secret_fails_with_the_aadsts_code_and_sends_nothing(m365_sandbox: Sandbox) -> None:
-    settings = settings_for(m365_sandbox, password="not-the-secret")
+    settings = settings_for(m365_sandbox, "graph", password="not-the-secret")
     with pytest.raises(AuthenticationError) as info:
         await GraphTransport(settings).send(note(), resolve_identity(settings))
     assert info.value.code == "AADSTS7000215"
@@ -333,7 +321,7 @@ async def test_save_to_sent_items_follows_the_connection(m365_sandbox: Sandbox) 
         return bool(response.json()["value"])
 
     for save in (True, False):
-        settings = settings_for(m365_sandbox, save_to_sent_items=str(save).lower())
+        settings = settings_for(m365_sandbox, "graph", save_to_sent_items=str(save).lower())
         result = await GraphTransport(settings).send(note(), resolve_identity(settings))
         assert await in_sent_items(settings, result.message_id) is save
         # A message's own choice wins over the connection's.
@@ -343,7 +331,7 @@ async def test_save_to_sent_items_follows_the_connection(m365_sandbox: Sandbox) 
 
 
 async def test_check_gets_a_token_and_probes_without_sending(m365_sandbox: Sandbox) -> None:
-    result = await GraphTransport(settings_for(m365_sandbox)).check()
+    result = await GraphTransport(settings_for(m365_sandbox, "graph")).check()
     assert result.ok, result.steps
     assert "ErrorInvalidRecipients" in result.steps[-1]
     assert m365_sandbox.messages() == []
@@ -351,7 +339,7 @@ async def test_check_gets_a_token_and_probes_without_sending(m365_sandbox: Sandb
 
 async def test_check_reports_a_mailbox_outside_the_access_policy(m365_sandbox: Sandbox) -> None:
     restrict_app(m365_sandbox, "reports@contoso.com")
-    result = await GraphTransport(settings_for(m365_sandbox)).check()
+    result = await GraphTransport(settings_for(m365_sandbox, "graph")).check()
     assert not result.ok
     assert isinstance(result.error, SendAsDeniedError) and result.error.code == "ErrorAccessDenied"
 
@@ -367,7 +355,7 @@ class FixedTokens(TokenSource):
 
 
 async def test_an_untrusted_certificate_is_permanent_with_a_ca_bundle_hint(m365_sandbox: Sandbox) -> None:
-    settings = replace(settings_for(m365_sandbox), ca_bundle=None)
+    settings = replace(settings_for(m365_sandbox, "graph"), ca_bundle=None)
     with pytest.raises(PermanentSendError) as info:
         await GraphTransport(settings, tokens=FixedTokens()).send(note(), resolve_identity(settings))
     assert info.value.hint is not None and "ca_bundle" in info.value.hint
@@ -418,7 +406,7 @@ async def connect_proxy() -> AsyncIterator[ConnectProxy]:
 async def test_token_and_graph_requests_go_through_the_proxy(
     m365_sandbox: Sandbox, connect_proxy: ConnectProxy
 ) -> None:
-    settings = settings_for(m365_sandbox, proxy=f"http://127.0.0.1:{connect_proxy.port}")
+    settings = settings_for(m365_sandbox, "graph", proxy=f"http://127.0.0.1:{connect_proxy.port}")
     big = Attachment("big.bin", content=os.urandom(4 * MB))
     await GraphTransport(settings).send(note(attachments=[big]), resolve_identity(settings))
     assert len(m365_sandbox.messages()) == 1

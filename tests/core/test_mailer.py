@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 import pytest
+from connection_settings import settings_for
 
 from airflow_provider_m365mail.core.addresses import Address
 from airflow_provider_m365mail.core.errors import (
@@ -17,7 +18,6 @@ from airflow_provider_m365mail.core.mailer import Mailer, split_recipients
 from airflow_provider_m365mail.core.message import OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
 from airflow_provider_m365mail.core.settings import Transport as TransportKind
-from airflow_provider_m365mail.core.tokens import clear_applications
 from airflow_provider_m365mail.core.transports import make_transport
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
@@ -29,22 +29,6 @@ DROPPED_421 = {
     "stage": "mail",
 }
 IDENTITY = SenderIdentity(auth_account="airflow@contoso.com", from_address=Address("airflow@contoso.com"))
-
-
-@pytest.fixture(autouse=True)
-def _fresh_token_cache() -> None:
-    clear_applications()
-
-
-def settings_for(sandbox: Sandbox, name: str, **extra: Any) -> MailSettings:
-    conn = sandbox.settings["airflow_connections"][name]
-    return MailSettings.from_connection_fields(
-        host=conn.get("host"),
-        port=conn.get("port"),
-        login=conn.get("login"),
-        password=conn.get("password"),
-        extra={**conn["extra"], **extra},
-    )
 
 
 def note(subject: str = "Nightly report", to: Any = "bob@contoso.com", **kwargs: Any) -> OutgoingMessage:
@@ -155,19 +139,9 @@ async def test_delegated_xoauth2_with_a_refresh_token_sends_as_the_user(m365_san
     refresh = m365_sandbox.call(
         lambda: m365_sandbox.state.tokens.issue_refresh_token(client_id, "alice@contoso.com", ["SMTP.Send"])
     )
-    conn = m365_sandbox.settings["airflow_connections"]["smtp_oauth2"]
-    settings = MailSettings.from_connection_fields(
-        host=conn["host"],
-        port=conn["port"],
-        login="alice@contoso.com",
-        password=None,
-        extra={
-            **conn["extra"],
-            "auth_type": "oauth2_delegated",
-            "refresh_token": refresh,
-            "client_secret": m365_sandbox.settings["client_secret"],
-            "from_email": "alice@contoso.com",
-        },
+    settings = settings_for(
+        m365_sandbox, "smtp_oauth2", login="alice@contoso.com", password=None, auth_type="oauth2_delegated",
+        refresh_token=refresh, client_secret=m365_sandbox.settings["client_secret"], from_email="alice@contoso.com",
     )
     await Mailer(settings).send(note(), resolve_identity(settings))
     (stored,) = m365_sandbox.messages()

@@ -12,6 +12,7 @@ import aiosmtplib
 import aiosmtplib.errors
 import pytest
 import trustme
+from connection_settings import settings_for
 
 from airflow_provider_m365mail.core.errors import (
     AuthenticationError,
@@ -25,7 +26,7 @@ from airflow_provider_m365mail.core.errors import (
 from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.message import OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
-from airflow_provider_m365mail.core.tokens import AccessToken, clear_applications
+from airflow_provider_m365mail.core.tokens import AccessToken
 from airflow_provider_m365mail.core.transports.smtp import (
     SmtpTransport,
     _translate,
@@ -33,24 +34,6 @@ from airflow_provider_m365mail.core.transports.smtp import (
     xoauth2_scope,
 )
 from airflow_provider_m365mail.sandbox.server import Sandbox
-
-
-@pytest.fixture(autouse=True)
-def _fresh_token_cache() -> None:
-    clear_applications()
-
-
-def settings_for(sandbox: Sandbox, name: str, **extra: Any) -> MailSettings:
-    conn = dict(sandbox.settings["airflow_connections"][name])
-    fields = {k: extra.pop(k) for k in ("host", "port", "login", "password") if k in extra}
-    conn.update(fields)
-    return MailSettings.from_connection_fields(
-        host=conn.get("host"),
-        port=conn.get("port"),
-        login=conn.get("login"),
-        password=conn.get("password"),
-        extra={**conn["extra"], **extra},
-    )
 
 
 def note(to: str | list[str] = "bob@contoso.com", subject: str = "Nightly report") -> OutgoingMessage:

@@ -8,6 +8,7 @@ from typing import Any
 
 import jwt
 import pytest
+from connection_settings import settings_for
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -18,33 +19,15 @@ from airflow_provider_m365mail.core.errors import (
     ConfigurationError,
     TransientSendError,
 )
-from airflow_provider_m365mail.core.settings import MailSettings
 from airflow_provider_m365mail.core.tokens import (
     AccessToken,
     TokenSource,
     application_for,
-    clear_applications,
     load_client_certificate,
 )
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 CLIENT_ID = "11111111-2222-4333-8444-555555555555"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_token_cache() -> None:
-    clear_applications()
-
-
-def oauth_settings(sandbox: Sandbox, *, password: str | None = "<connection>", **extra: Any) -> MailSettings:
-    conn = sandbox.settings["airflow_connections"]["smtp_oauth2"]
-    return MailSettings.from_connection_fields(
-        host=conn["host"],
-        port=conn["port"],
-        login=conn["login"],
-        password=conn["password"] if password == "<connection>" else password,
-        extra={**conn["extra"], **extra},
-    )
 
 
 def self_signed(key: Any) -> bytes:
@@ -112,7 +95,7 @@ def test_certificate_without_a_key_is_a_configuration_error_naming_the_field() -
 
 
 async def test_app_only_token_is_for_exchange_and_the_app(m365_sandbox: Sandbox) -> None:
-    settings = oauth_settings(m365_sandbox)
+    settings = settings_for(m365_sandbox, "smtp_oauth2")
     token = await TokenSource(settings).get_token(settings.exchange_scope)
     claims = jwt.decode(token.token, options={"verify_signature": False})
     assert claims["aud"] == "https://outlook.office365.com"
@@ -122,7 +105,7 @@ async def test_app_only_token_is_for_exchange_and_the_app(m365_sandbox: Sandbox)
 
 
 async def test_one_msal_application_and_one_token_request_serve_every_token_source(m365_sandbox: Sandbox) -> None:
-    settings = oauth_settings(m365_sandbox)
+    settings = settings_for(m365_sandbox, "smtp_oauth2")
     assert application_for(settings) is application_for(replace(settings, timeout=5.0))
     tokens = [await TokenSource(settings).get_token(settings.exchange_scope) for _ in range(5)]
     tokens += await asyncio.gather(*(TokenSource(settings).get_token(settings.exchange_scope) for _ in range(5)))
@@ -131,20 +114,20 @@ async def test_one_msal_application_and_one_token_request_serve_every_token_sour
 
 
 async def test_concurrent_cold_starts_make_one_token_request(m365_sandbox: Sandbox) -> None:
-    settings = oauth_settings(m365_sandbox)
+    settings = settings_for(m365_sandbox, "smtp_oauth2")
     tokens = await asyncio.gather(*(TokenSource(settings).get_token(settings.exchange_scope) for _ in range(8)))
     assert len({t.token for t in tokens}) == 1
     assert m365_sandbox.state.stats["token_requests"] == 1
 
 
 async def test_another_secret_gets_its_own_application(m365_sandbox: Sandbox) -> None:
-    settings = oauth_settings(m365_sandbox)
+    settings = settings_for(m365_sandbox, "smtp_oauth2")
     assert application_for(settings) is not application_for(replace(settings, client_secret="another-secret"))
 
 
 async def test_short_lived_tokens_are_fetched_again_before_expiry(m365_sandbox: Sandbox) -> None:
     m365_sandbox.call(lambda: m365_sandbox.state.update_tenant(token_lifetime_s=2))
-    settings = oauth_settings(m365_sandbox)
+    settings = settings_for(m365_sandbox, "smtp_oauth2")
     source = TokenSource(settings)
     first = await source.get_token(settings.exchange_scope)
     second = await source.get_token(settings.exchange_scope)
@@ -156,7 +139,7 @@ async def test_short_lived_tokens_are_fetched_again_before_expiry(m365_sandbox: 
 
 async def test_wrong_client_secret_is_aadsts7000215_without_the_secret(m365_sandbox: Sandbox) -> None:
     wrong = "definitely-not-the-secret-value"
-    settings = oauth_settings(m365_sandbox, password=wrong)
+    settings = settings_for(m365_sandbox, "smtp_oauth2", password=wrong)
     with pytest.raises(AuthenticationError) as caught:
         await TokenSource(settings).get_token(settings.exchange_scope)
     assert caught.value.code == "AADSTS7000215"
@@ -175,7 +158,9 @@ async def test_certificate_credential_signs_a_client_assertion(m365_sandbox: San
         state.update_tenant(apps=(replace(app, certificates=(cert_pem.decode(),)),))
 
     m365_sandbox.call(register)
-    settings = oauth_settings(m365_sandbox, password=None, certificate_pem=(key_pem(key) + cert_pem).decode())
+    settings = settings_for(
+        m365_sandbox, "smtp_oauth2", password=None, certificate_pem=(key_pem(key) + cert_pem).decode()
+    )
     assert settings.client_secret is None
     token = await TokenSource(settings).get_token(settings.exchange_scope)
     assert jwt.decode(token.token, options={"verify_signature": False})["appid"] == CLIENT_ID
@@ -183,8 +168,8 @@ async def test_certificate_credential_signs_a_client_assertion(m365_sandbox: San
 
 async def test_unregistered_certificate_is_refused(m365_sandbox: Sandbox) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    settings = oauth_settings(
-        m365_sandbox, password=None, certificate_pem=(key_pem(key) + self_signed(key)).decode()
+    settings = settings_for(
+        m365_sandbox, "smtp_oauth2", password=None, certificate_pem=(key_pem(key) + self_signed(key)).decode()
     )
     with pytest.raises(AuthenticationError) as caught:
         await TokenSource(settings).get_token(settings.exchange_scope)
@@ -192,13 +177,9 @@ async def test_unregistered_certificate_is_refused(m365_sandbox: Sandbox) -> Non
 
 
 async def test_delegated_password_grant_gets_a_user_token(m365_sandbox: Sandbox) -> None:
-    conn = m365_sandbox.settings["airflow_connections"]["smtp_oauth2"]
-    settings = MailSettings.from_connection_fields(
-        host=conn["host"],
-        port=conn["port"],
-        login="alice@contoso.com",
-        password="Alice-Passw0rd!",
-        extra={**conn["extra"], "auth_type": "oauth2_delegated", "client_secret": conn["password"]},
+    settings = settings_for(
+        m365_sandbox, "smtp_oauth2", login="alice@contoso.com", password="Alice-Passw0rd!",
+        auth_type="oauth2_delegated", client_secret=m365_sandbox.settings["client_secret"],
     )
     token = await TokenSource(settings).get_token("https://outlook.office365.com/SMTP.Send")
     claims = jwt.decode(token.token, options={"verify_signature": False})
@@ -214,16 +195,13 @@ async def test_unreachable_identity_platform_is_transient(m365_sandbox: Sandbox)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    settings = oauth_settings(m365_sandbox, authority_host=f"127.0.0.1:{closed_port}", timeout=2)
+    settings = settings_for(m365_sandbox, "smtp_oauth2", authority_host=f"127.0.0.1:{closed_port}", timeout=2)
     with pytest.raises(TransientSendError):
         await TokenSource(settings).get_token(settings.exchange_scope)
 
 
 def test_token_source_refuses_settings_without_oauth(m365_sandbox: Sandbox) -> None:
-    conn = m365_sandbox.settings["airflow_connections"]["smtp_basic"]
-    settings = MailSettings.from_connection_fields(
-        host=conn["host"], port=conn["port"], login=conn["login"], password=conn["password"], extra=conn["extra"]
-    )
+    settings = settings_for(m365_sandbox, "smtp_basic")
     with pytest.raises(ConfigurationError) as caught:
         TokenSource(settings)
     assert caught.value.field == "extra.auth_type"
@@ -233,7 +211,7 @@ async def test_delegated_refresh_token_is_redeemed_for_the_user(m365_sandbox: Sa
     refresh = m365_sandbox.call(
         lambda: m365_sandbox.state.tokens.issue_refresh_token(CLIENT_ID, "alice@contoso.com", ["SMTP.Send"])
     )
-    settings = oauth_settings(m365_sandbox, refresh_token=refresh, auth_type="oauth2_delegated")
+    settings = settings_for(m365_sandbox, "smtp_oauth2", refresh_token=refresh, auth_type="oauth2_delegated")
     assert settings.username == "airflow@contoso.com" and settings.password is None
     token = await TokenSource(settings).get_token("https://outlook.office365.com/SMTP.Send")
     claims = jwt.decode(token.token, options={"verify_signature": False})
