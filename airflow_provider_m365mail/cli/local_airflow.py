@@ -42,6 +42,7 @@ class LocalAirflow:
     connections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     dags_folder: Path = EXAMPLE_DAGS
     timeout: float = 600.0
+    config: Mapping[str, str] = field(default_factory=dict)  # extra AIRFLOW__SECTION__KEY settings
 
     def env(self) -> dict[str, str]:
         """Return the environment of an ``airflow`` subprocess: this home, these DAGs and connections only."""
@@ -52,6 +53,7 @@ class LocalAirflow:
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.home / 'airflow.db'}",
         )
+        env.update(self.config)
         for conn_id, connection in self.connections.items():
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
         return env

@@ -12,7 +12,7 @@ import re
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -78,16 +78,23 @@ class DagRunner:
         dags_folder: Path = EXAMPLE_DAGS,
         extra_changes: Mapping[str, Mapping[str, Any]] | None = None,
         default_connection: str = DEFAULT_SANDBOX_CONNECTION,
+        config: Mapping[str, str] | None = None,
+        before: Callable[[Sandbox], None] | None = None,
     ) -> DagRunOutcome:
         """Run ``dag_id`` once with ``airflow dags test`` and snapshot the outcome.
 
-        ``extra_changes`` patches the extras of the sandbox's connections, by conn id, for this run.
+        ``extra_changes`` patches the extras of the sandbox's connections, by conn id, for this run; ``config``
+        adds ``AIRFLOW__SECTION__KEY`` settings; ``before`` prepares the freshly reset sandbox (grants, faults,
+        tenant changes) on its own thread, e.g. ``lambda s: s.state.grant(...)``.
         """
         connections = sandbox_connections(self.sandbox.settings, default_connection)
         for conn_id, changes in (extra_changes or {}).items():
             connections[conn_id] = {**connections[conn_id], "extra": {**connections[conn_id]["extra"], **changes}}
-        airflow = LocalAirflow(home=self.home, connections=connections, dags_folder=dags_folder)
+        airflow = LocalAirflow(home=self.home, connections=connections, dags_folder=dags_folder, config=config or {})
         self.sandbox.reset()
+        if before is not None:
+            prepare = before
+            self.sandbox.call(lambda: prepare(self.sandbox))
         process = airflow.dags_test(dag_id)
         messages = self.sandbox.messages()
         outcome = DagRunOutcome(
