@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -45,3 +46,12 @@ def smtp_connect(m365_sandbox: Sandbox) -> Iterator[SmtpConnect]:
     yield connect
     for conn in opened:
         conn.close()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """Return a loopback TCP port nothing listens on (bound once, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

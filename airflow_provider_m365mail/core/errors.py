@@ -7,7 +7,8 @@
     │   ├── ConfigurationError     a connection setting is wrong
     │   └── MessageValidationError a message field is wrong
     ├── TransientSendError         .retry_after; retrying later can succeed
-    │   └── ThrottledError         a rate or concurrency limit was hit
+    │   ├── ThrottledError         a rate or concurrency limit was hit
+    │   └── ServerUnreachableError the server could not be reached at all (an alternate server may help)
     └── PermanentSendError         retrying the same request fails the same way
         ├── AuthenticationError    credentials, token or consent refused
         ├── SendAsDeniedError      the account may not send as / on behalf of the From address (yet)
@@ -37,6 +38,7 @@ __all__ = [
     "RecipientsRefusedError",
     "ReplySource",
     "SendAsDeniedError",
+    "ServerUnreachableError",
     "ThrottledError",
     "TransientSendError",
     "ValidationError",
@@ -132,6 +134,14 @@ class TransientSendError(M365MailError):
 
 class ThrottledError(TransientSendError):
     """A rate, quota or concurrency limit was hit; wait (``retry_after`` when the server said) and retry."""
+
+
+class ServerUnreachableError(TransientSendError):
+    """No connection to the server could be made (refused, timed out, name not resolved); nothing was sent.
+
+    Unlike other transient errors it says the server itself is out of reach, so sending through the connection's
+    alternate server is worth trying.
+    """
 
 
 class PermanentSendError(M365MailError):

@@ -20,6 +20,7 @@ from airflow_provider_m365mail.core.errors import (
     PermanentSendError,
     RecipientsRefusedError,
     SendAsDeniedError,
+    ServerUnreachableError,
     ThrottledError,
     TransientSendError,
 )
@@ -31,6 +32,7 @@ from airflow_provider_m365mail.core.transports.smtp import (
     SmtpTransport,
     _translate,
     _translators,
+    redact_command,
     xoauth2_scope,
 )
 from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -62,8 +64,9 @@ def _refused(*pairs: tuple[str, int, str]) -> aiosmtplib.SMTPRecipientsRefused:
     [
         (aiosmtplib.SMTPServerDisconnected("gone"), "data", TransientSendError, None),
         (aiosmtplib.SMTPReadTimeoutError("slow"), "data", TransientSendError, None),
-        (aiosmtplib.SMTPConnectTimeoutError("slow"), "connect", TransientSendError, None),
-        (aiosmtplib.SMTPConnectError("refused"), "connect", TransientSendError, None),
+        (aiosmtplib.SMTPConnectTimeoutError("slow"), "connect", ServerUnreachableError, None),
+        (aiosmtplib.SMTPConnectError("refused"), "connect", ServerUnreachableError, None),
+        (ConnectionRefusedError(111, "refused"), "connect", ServerUnreachableError, None),
         (
             aiosmtplib.SMTPAuthenticationError(535, "5.7.139 Authentication unsuccessful, SmtpClientAuthentication "
                                                "is disabled for the Tenant."),
@@ -421,3 +424,77 @@ async def test_relay_connector_by_certificate_needs_the_client_certificate(
     await SmtpTransport(with_cert).send(note("partner@example.org"), resolve_identity(with_cert))
     (stored,) = m365_sandbox.messages()
     assert stored.envelope_to == ("partner@example.org",)
+
+
+async def test_nothing_listening_is_a_server_unreachable_error(m365_sandbox: Sandbox, free_port: int) -> None:
+    settings = settings_for(m365_sandbox, "smtp_basic", port=free_port, timeout=5)
+    with pytest.raises(ServerUnreachableError) as caught:
+        await SmtpTransport(settings).send(note(), resolve_identity(settings))
+    assert caught.value.hint is not None and "port" in caught.value.hint
+    assert m365_sandbox.messages() == []
+
+
+# -- transcript and envelope check ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        ((b"MAIL", b"FROM:<a@contoso.com>"), "MAIL FROM:<a@contoso.com>"),
+        ((b"AUTH", b"XOAUTH2", b"dXNlcj1hQGI="), "AUTH XOAUTH2 ***"),
+        ((b"AUTH", b"LOGIN"), "AUTH LOGIN ***"),
+        ((b"U2FuZGJveC1QYXNzdzByZCE=",), "***"),
+        ((b"",), "***"),
+        ((b"rset",), "rset"),
+    ],
+)
+def test_transcript_redacts_credentials_and_keeps_commands(args: tuple[bytes, ...], shown: str) -> None:
+    assert redact_command(args) == shown
+
+
+@pytest.mark.parametrize("name", ["smtp_basic", "smtp_oauth2"])
+async def test_transcript_follows_the_session_without_credentials(m365_sandbox: Sandbox, name: str) -> None:
+    lines: list[str] = []
+    settings = settings_for(m365_sandbox, name)
+    result = await SmtpTransport(settings, transcript=lines.append).send(note(), resolve_identity(settings))
+    verbs = [line.split()[1] for line in lines if line.startswith("C: ")]
+    assert verbs[:4] == ["EHLO", "STARTTLS", "EHLO", "AUTH"]
+    assert verbs[-4:] == ["MAIL", "RCPT", "DATA", "QUIT"]
+    assert lines[0].startswith("S: 220 ")
+    assert any(line.startswith("S: 235 ") for line in lines)
+    assert result.reply in lines[-3]
+    text = "\n".join(lines)
+    assert "Sandbox-Passw0rd!" not in text
+    assert settings.username is not None
+    assert base64.b64encode(settings.username.encode()).decode() not in text  # the AUTH LOGIN/XOAUTH2 payloads
+    assert "All good." not in text  # the message content stays out
+
+
+async def test_envelope_check_sends_nothing_and_reports_the_recipient_reply(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "smtp_oauth2", allowed_senders="reports@contoso.com")
+    reply = await SmtpTransport(settings).check_envelope(
+        resolve_identity(settings, from_email="reports@contoso.com"), "airflow@contoso.com"
+    )
+    assert reply.startswith("250")
+    assert m365_sandbox.messages() == []
+
+
+async def test_envelope_check_without_send_as_is_denied_at_mail_from(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "smtp_oauth2", allowed_senders="*@contoso.com")
+    lines: list[str] = []
+    transport = SmtpTransport(settings, transcript=lines.append)
+    with pytest.raises(SendAsDeniedError) as caught:
+        await transport.check_envelope(resolve_identity(settings, from_email="alerts@contoso.com"), "bob@contoso.com")
+    assert caught.value.enhanced_status == "5.7.60"
+    assert not any(line.startswith("C: RCPT") for line in lines)
+
+
+async def test_envelope_check_in_a_session_resets_so_the_next_send_works(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "smtp_oauth2", allowed_senders="reports@contoso.com")
+    async with SmtpTransport(settings) as transport:
+        await transport.check_envelope(resolve_identity(settings, from_email="reports@contoso.com"), "bob@contoso.com")
+        await transport.send(note(), resolve_identity(settings))
+    (stored,) = m365_sandbox.messages()
+    assert stored.envelope_from == "airflow@contoso.com"
+    assert stored.envelope_to == ("bob@contoso.com",)
+    assert m365_sandbox.state.stats["smtp_sessions"] == 1

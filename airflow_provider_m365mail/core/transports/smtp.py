@@ -6,7 +6,9 @@ next command; skipping it makes Exchange answer 530 5.7.57 at MAIL FROM), AUTH, 
 transaction per message. Direct send and relay do not authenticate; a relay connector may identify us by a
 client certificate (``client_certificate_path``).
 
-Every aiosmtplib failure is translated in one place, ``_translate``, into the provider's errors.
+Every aiosmtplib failure is translated in one place, ``_translate``, into the provider's errors. A ``transcript``
+callback sees the session line by line (``C: ...`` / ``S: ...``) with AUTH credentials replaced by ``***`` and the
+message content left out, for ``m365mail send-test`` and SMTP logs that Microsoft asks senders to keep.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from airflow_provider_m365mail.core.errors import (
     ConfigurationError,
     M365MailError,
     PermanentSendError,
+    ServerUnreachableError,
     TransientSendError,
     classify_refused_recipients,
     classify_smtp_reply,
@@ -39,6 +42,9 @@ if TYPE_CHECKING:
     from airflow_provider_m365mail.core.message import OutgoingMessage
 
 Stage = Literal["connect", "starttls", "auth", "mail", "rcpt", "data"]
+Transcript = Callable[[str], None]
+# Commands whose arguments are safe to show; anything else sent during AUTH (a 334 continuation) is a credential.
+_PLAIN_VERBS = frozenset({"EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "HELP"})
 # Non-ASCII envelope addresses (SMTPUTF8) need the headers in raw UTF-8 too.
 _UTF8_POLICY = MIME_POLICY.clone(utf8=True)
 
@@ -59,13 +65,17 @@ class SmtpTransport:
     """Send messages through one SMTP server; ``async with`` keeps one authenticated connection for a batch.
 
     Outside ``async with``, each ``send`` opens and closes its own connection. After any failure the connection
-    is closed (its state may be out of step with the server); the next ``send`` opens a new one.
+    is closed (its state may be out of step with the server); the next ``send`` opens a new one. ``transcript``
+    receives every protocol line, credentials redacted.
     """
 
     name = "smtp"
 
-    def __init__(self, settings: MailSettings, tokens: TokenSource | None = None) -> None:
+    def __init__(
+        self, settings: MailSettings, tokens: TokenSource | None = None, *, transcript: Transcript | None = None
+    ) -> None:
         self._settings = settings
+        self._transcript = transcript or _ignore
         if tokens is None and settings.uses_oauth:
             tokens = TokenSource(settings)
         self._tokens = tokens
@@ -94,17 +104,11 @@ class SmtpTransport:
                 return await self.send(message, identity)
         mime = build_mime(message, identity)
         recipients = [a.email for a in message.recipients()]
-        envelope = [identity.envelope_from, *recipients]
-        needs_utf8 = not all(a.isascii() for a in envelope)
-        data = mime.as_bytes(policy=_UTF8_POLICY) if needs_utf8 else mime.as_bytes()
+        mail_options = _mail_options(identity.envelope_from, *recipients)
+        data = mime.as_bytes(policy=_UTF8_POLICY) if mail_options else mime.as_bytes()
         client = await self._connected()
         try:
-            refused, reply = await client.sendmail(
-                identity.envelope_from,
-                recipients,
-                data,
-                mail_options=["SMTPUTF8"] if needs_utf8 else None,
-            )
+            refused, reply = await client.sendmail(identity.envelope_from, recipients, data, mail_options=mail_options)
         except BaseException as exc:
             self._drop()
             if _is_translatable(exc):
@@ -118,6 +122,29 @@ class SmtpTransport:
             reply=reply,
             transport=self.name,
         )
+
+    async def check_envelope(self, identity: SenderIdentity, recipient: str) -> str:
+        """Offer ``identity``'s envelope sender and ``recipient`` (MAIL FROM, RCPT TO), then RSET: nothing is sent.
+
+        Exchange Online checks Send As for the envelope sender at MAIL FROM (550 5.7.60), so this tells cheaply
+        whether a grant is live for it. Return the RCPT reply; raise the provider's error for a refusal.
+        """
+        if not self._in_session:
+            async with self:
+                return await self.check_envelope(identity, recipient)
+        client = await self._connected()
+        stage: Stage = "mail"
+        try:
+            await client.mail(identity.envelope_from, options=_mail_options(identity.envelope_from, recipient))
+            stage = "rcpt"
+            reply = await client.rcpt(recipient)
+            await client.rset()
+        except BaseException as exc:
+            self._drop()
+            if _is_translatable(exc):
+                raise _translate(exc, stage) from exc
+            raise
+        return f"{reply.code} {reply.message}"
 
     async def check(self) -> CheckResult:
         """Connect, negotiate TLS, authenticate and send NOOP on a fresh connection; send no mail."""
@@ -169,8 +196,6 @@ class SmtpTransport:
 
     async def _open(self, steps: list[str] | None = None) -> aiosmtplib.SMTP:
         """Return a new connected (and, if configured, authenticated) client."""
-        import aiosmtplib
-
         s = self._settings
         note = steps.append if steps is not None else _ignore
         token = None
@@ -178,19 +203,25 @@ class SmtpTransport:
             assert self._tokens is not None
             token = await self._tokens.get_token(xoauth2_scope(s))
             note(f"got an access token for {xoauth2_scope(s)} (expires in {token.expires_in():.0f} s)")
-        client = aiosmtplib.SMTP(
+        client = _transcribing_client()(
+            self._transcript,
             hostname=s.host,
             port=s.port,
             use_tls=s.security is Security.SSL,
-            start_tls=s.security is Security.STARTTLS,
+            start_tls=False,  # done below, so that a failure is told apart from an unreachable server
             tls_context=self._tls_context() if s.security is not Security.NONE else None,
             timeout=s.timeout,
         )
-        stage: Stage = "starttls" if s.security is Security.STARTTLS else "connect"
+        stage: Stage = "connect"
         try:
             response = await client.connect()
+            self._transcript(f"S: {response.code} {response.message}")
             self._banner = response.message
             note(f"connected to {s.host}:{s.port} ({s.security.value}): {response.code} {response.message}")
+            if s.security is Security.STARTTLS:
+                stage = "starttls"
+                await client.ehlo()
+                await client.starttls()
             if s.security is not Security.NONE:
                 note(f"TLS {client.get_transport_info('ssl_object').version()} established")
             stage = "auth"
@@ -225,6 +256,57 @@ class SmtpTransport:
 
 def _ignore(_: str) -> None:
     return None
+
+
+def _mail_options(*envelope: str) -> list[str] | None:
+    """Ask for SMTPUTF8 when an envelope address is not ASCII (the headers then go out in raw UTF-8 too)."""
+    return None if all(address.isascii() for address in envelope) else ["SMTPUTF8"]
+
+
+def redact_command(args: tuple[bytes, ...]) -> str:
+    """Return how a command appears in a transcript: AUTH arguments and AUTH continuations become ``***``."""
+    verb = args[0].decode("ascii", "replace").upper() if args else ""
+    if verb == "AUTH":
+        mechanism = args[1].decode("ascii", "replace") if len(args) > 1 else ""
+        return f"AUTH {mechanism} ***".replace("  ", " ")
+    if verb not in _PLAIN_VERBS:
+        return "***"
+    return b" ".join(args).decode("utf-8", "replace")
+
+
+@functools.cache
+def _transcribing_client() -> Callable[..., aiosmtplib.SMTP]:
+    """Return a factory of ``aiosmtplib.SMTP`` clients that report each command and reply to a transcript."""
+    import aiosmtplib
+
+    class TranscribingSMTP(aiosmtplib.SMTP):
+        def __init__(self, transcript: Transcript, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transcript = transcript
+
+        async def execute_command(self, *args: bytes, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+            self.transcript(f"C: {redact_command(args)}")
+            response = await super().execute_command(*args, **kwargs)
+            self.transcript(f"S: {response.code} {response.message}")
+            return response
+
+        async def starttls(self, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+            self.transcript("C: STARTTLS")
+            response = await super().starttls(**kwargs)
+            self.transcript(f"S: {response.code} {response.message}")
+            return response
+
+        async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+            self.transcript(f"C: DATA <message, {len(message)} bytes>")
+            try:
+                response = await super().data(message, **kwargs)
+            except aiosmtplib.SMTPResponseException as exc:
+                self.transcript(f"S: {exc.code} {exc.message}")
+                raise
+            self.transcript(f"S: {response.code} {response.message}")
+            return response
+
+    return TranscribingSMTP
 
 
 def _is_translatable(exc: BaseException) -> bool:
@@ -264,7 +346,9 @@ def _translators() -> dict[type[BaseException], Translator]:
         aiosmtplib.SMTPServerDisconnected: transient("the server closed the connection"),
         aiosmtplib.SMTPConnectError: _connect_error,
         aiosmtplib.SMTPTimeoutError: transient("the server did not answer in time"),
-        aiosmtplib.SMTPConnectTimeoutError: transient("connecting timed out"),
+        aiosmtplib.SMTPConnectTimeoutError: lambda exc, stage: ServerUnreachableError(
+            f"connecting timed out: {exc.message}", hint="check host, port and firewalls; raise extra.timeout if slow"
+        ),
         aiosmtplib.SMTPReadTimeoutError: transient("the server did not answer in time"),
         aiosmtplib.SMTPResponseException: reply_at(None),
         aiosmtplib.SMTPConnectResponseError: reply_at("connect"),
@@ -275,14 +359,23 @@ def _translators() -> dict[type[BaseException], Translator]:
         aiosmtplib.SMTPDataError: reply_at("data"),
         aiosmtplib.SMTPRecipientsRefused: _all_refused,
         ssl.SSLError: _tls_error,
-        OSError: lambda exc, stage: TransientSendError(f"network error during {stage}: {exc}"),
+        OSError: _network_error,
     }
 
 
 def _connect_error(exc: Any, stage: Stage) -> M365MailError:
     if isinstance(exc.__cause__, ssl.SSLError):
         return _tls_error(exc.__cause__, stage)
-    return TransientSendError(f"cannot connect: {exc.message}")
+    return ServerUnreachableError(
+        f"cannot connect: {exc.message}",
+        hint="check host and port, that the server is up and that no firewall blocks the port (m365mail doctor "
+        "tests each step)",
+    )
+
+
+def _network_error(exc: OSError, stage: Stage) -> M365MailError:
+    error = ServerUnreachableError if stage == "connect" else TransientSendError
+    return error(f"network error during {stage}: {exc}")
 
 
 def _tls_error(exc: ssl.SSLError, stage: Stage) -> M365MailError:
