@@ -216,11 +216,24 @@ def _file_part(attachment: Attachment, *, inline: bool) -> MIMEPart:
     part = MIMEPart(policy=MIME_POLICY)
     maintype, subtype = _split_type(attachment.content_type)
     cid = f"<{attachment.content_id}>" if attachment.content_id else None
+    content = attachment.read_bytes()
     part.set_content(
-        attachment.read_bytes(), maintype, subtype,
+        content, maintype, subtype,
         disposition="inline" if inline else "attachment", filename=attachment.filename, cid=cid,
+        params=_text_charset(maintype, content),
     )
     return part
+
+
+def _text_charset(maintype: str, content: bytes) -> dict[str, str]:
+    """Label a non-ASCII text file (a CSV export, say) as UTF-8 when it is, so mail clients do not guess."""
+    if maintype != "text" or content.isascii():
+        return {}
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return {}
+    return {"charset": "utf-8"}
 
 
 def _attach(container: MIMEPart, part: MIMEPart) -> None:

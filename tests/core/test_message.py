@@ -132,6 +132,18 @@ def test_attachment_from_path_reads_lazily_and_guesses_the_type(tmp_path: Path) 
 # --- MIME -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("content", "charset"),
+    [("Stadt,Umsatz\r\nMünchen,12 €\r\n".encode(), "utf-8"), (b"a,b\r\n1,2\r\n", None), (b"caf\xe9\r\n", None)],
+)
+def test_text_attachment_says_utf8_only_when_it_is_non_ascii_utf8(content: bytes, charset: str | None) -> None:
+    parsed = roundtrip(create(text="see attached", attachments=[Attachment("sales.csv", content=content)]))
+    (part,) = parsed.iter_attachments()
+    assert part.get_content_type() == "text/csv"
+    assert part.get_param("charset") == charset
+    assert part.get_payload(decode=True) == content
+
+
 def test_bcc_never_appears_in_headers() -> None:
     message = create(to="alice@contoso.com", bcc="secret-bcc@contoso.com")
     raw = build_mime(message, IDENTITY).as_bytes()
