@@ -26,6 +26,7 @@ import trustme
 from aiohttp import web
 
 from .config import TenantConfig, default_tenant
+from .graph_access import GRAPH_STORE
 from .smtp import LISTENERS, Listener, SmtpShared, protocol_factory
 from .state import SandboxState, StoredMessage
 from .web import build_app
@@ -216,9 +217,15 @@ class Sandbox:
         return message_from_bytes(self.raw(message_id), policy=policy.default)
 
     def reset(self, tenant: TenantConfig | None = None) -> None:
-        """Forget messages, faults, counters, server errors and admin-API grants; restore the tenant."""
+        """Forget messages, faults, counters, server errors, admin-API grants and Graph drafts; restore the tenant."""
         self._errors.clear()
-        self.call(lambda: self.state.reset(tenant or self.tenant))
+
+        def forget() -> None:
+            self.state.reset(tenant or self.tenant)
+            if self._runner is not None:
+                self._runner.app[GRAPH_STORE].clear()
+
+        self.call(forget)
 
     def raise_server_errors(self) -> None:
         """Raise ``SandboxError`` (caused by the first one) if handling any request failed inside the sandbox."""

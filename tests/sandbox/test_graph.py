@@ -355,3 +355,14 @@ async def test_msgraph_sdk_sends_and_reads_odata_errors(m365_sandbox: Sandbox) -
     assert (refused.value.response_status_code, refused.value.error.code) == (403, "ErrorSendAsDenied")
     _, parsed = only_message(m365_sandbox)
     assert (parsed["Subject"], parsed["To"]) == ("From the SDK", "someone@example.com")
+
+
+def test_reset_forgets_drafts(m365_sandbox: Sandbox, graph: httpx.Client) -> None:
+    created = graph.post("/users/airflow@contoso.com/messages", json=message())
+    assert created.status_code == 201, created.text
+    draft_id = created.json()["id"]
+    m365_sandbox.reset()
+    sent = graph.post(f"/users/airflow@contoso.com/messages/{draft_id}/send")
+    assert sent.status_code == 404
+    assert sent.json()["error"]["code"] == "ErrorItemNotFound"
+    assert m365_sandbox.messages() == []
