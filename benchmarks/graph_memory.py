@@ -19,13 +19,13 @@ import asyncio
 import contextlib
 import json
 import os
-import ssl
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sandbox_process import AZURE_HINT, run_child, start_sandbox, unimportable
 
 MB = 1024 * 1024
 AZURE_MODULE = "airflow.providers.microsoft.azure.hooks.msgraph"
@@ -108,49 +108,6 @@ def _write_attachment(path: Path, size: int) -> None:
             out.write(os.urandom(min(4 * MB, size - start)))
 
 
-def _start_sandbox(state_dir: Path, size: int) -> subprocess.Popen[bytes]:
-    import httpx
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_m365mail.cli.main", "sandbox", "--state-dir", str(state_dir)],
-        stdout=subprocess.DEVNULL,
-    )
-    settings_file = state_dir / "settings.json"
-    deadline = time.monotonic() + 60
-    while not settings_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the sandbox did not start")
-        time.sleep(0.2)
-    settings = json.loads(settings_file.read_text())
-    context = ssl.create_default_context(cafile=settings["ca_file"])
-    limits = {"max_message_size": 2 * size + 16 * MB}  # base64 MIME of the attachment, with room
-    response = httpx.post(f"{settings['admin_url']}/tenant", json={"limits": limits}, verify=context)
-    response.raise_for_status()
-    return process
-
-
-def _child(kind: str, args: list[str], extra_path: str | None) -> dict[str, Any]:
-    env = dict(os.environ)
-    if extra_path:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
-    out = subprocess.run([sys.executable, "-W", "ignore", __file__, "--measure", kind, *args],
-                         check=True, capture_output=True, text=True, env=env).stdout
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return result
-
-
-def _azure_available(extra_path: str | None) -> str | None:
-    """Return why the Azure provider cannot be measured here, or None when it can."""
-    env = dict(os.environ, PYTHONPATH=extra_path or os.environ.get("PYTHONPATH", ""))
-    probe = subprocess.run([sys.executable, "-W", "ignore", "-c", f"import {AZURE_MODULE}"],
-                           check=False, capture_output=True, text=True, env=env)
-    if probe.returncode == 0:
-        return None
-    last = (probe.stderr.strip().splitlines() or ["import failed"])[-1]
-    return (f"{AZURE_MODULE} cannot be imported ({last}); install apache-airflow-providers-microsoft-azure "
-            "apart (pip install --no-deps --target DIR ...) and pass --azure-provider-path DIR")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=100)
@@ -170,9 +127,11 @@ def main() -> int:
         folder = Path(tmp)
         attachment = folder / "attachment.bin"
         _write_attachment(attachment, size)
-        sandbox = _start_sandbox(folder / "sandbox", size)
+        limits = {"max_message_size": 2 * size + 16 * MB}  # base64 MIME of the attachment, with room
+        sandbox, _ = start_sandbox(folder / "sandbox", {"limits": limits})
         try:
-            ours = _child("ours", [str(folder / "sandbox" / "settings.json"), str(attachment)], None)
+            ours = run_child(__file__, ["--measure", "ours", str(folder / "sandbox" / "settings.json"),
+                                        str(attachment)])
         finally:
             sandbox.terminate()
             sandbox.wait(timeout=30)
@@ -180,11 +139,11 @@ def main() -> int:
         print(f"attachment_bytes={size}")
         print(f"graph_transport: {ours['reply']} in {ours['seconds']:.1f} s, peak RSS growth {growth / MB:.1f} MB")
         print(f"rss_growth_ratio={growth / size:.3f}")
-        unavailable = _azure_available(args.azure_provider_path)
+        unavailable = unimportable(AZURE_MODULE, args.azure_provider_path)
         if unavailable:
-            print(f"azure_baseline=unavailable: {unavailable}")
+            print(f"azure_baseline=unavailable: {AZURE_MODULE} cannot be imported ({unavailable}); {AZURE_HINT}")
             return 0
-        azure = _child("azure", [str(attachment)], args.azure_provider_path)
+        azure = run_child(__file__, ["--measure", "azure", str(attachment)], extra_path=args.azure_provider_path)
         azure_growth = azure["peak"] - azure["before"]
         print(f"azure MSGraphMailHook: {azure['reply'][:160]} in {azure['seconds']:.1f} s, "
               f"peak RSS growth {azure_growth / MB:.1f} MB")
