@@ -70,6 +70,19 @@ def admin(settings: Mapping[str, Any], method: str, path: str, body: Any = None)
     return response.json()
 
 
+def realistic_trust_store(settings: Mapping[str, Any]) -> str:
+    """Write the system's CA bundle plus the sandbox CA to one file and return its path.
+
+    Clients then load a trust store of production size (about 150 CAs, which OpenSSL 3 takes tens of
+    milliseconds to parse), not the sandbox's single CA, and still verify the sandbox's certificate.
+    """
+    system = Path(ssl.get_default_verify_paths().cafile or "")
+    bundle = Path(settings["ca_file"]).with_name("system-plus-sandbox-ca.pem")
+    system_pems = system.read_text(encoding="utf-8") if system.is_file() else ""
+    bundle.write_text(system_pems + "\n" + Path(settings["ca_file"]).read_text(encoding="utf-8"), encoding="utf-8")
+    return str(bundle)
+
+
 def run_child(script: str, args: list[str], *, extra_path: str | None = None,
               env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Run ``script`` with ``args`` in a fresh interpreter; return the JSON object on its last output line."""

@@ -134,3 +134,21 @@ def test_unreadable_pem_files_name_the_field(
     with pytest.raises(ConfigurationError) as info:
         make_ssl_context(settings(None, **extra))
     assert info.value.field == field
+
+
+def test_one_context_serves_every_connection_with_the_same_files(ca_file: str) -> None:
+    assert make_ssl_context(settings(ca_file)) is make_ssl_context(settings(ca_file))
+    assert make_ssl_context(settings(None)) is make_ssl_context(settings(None))
+    assert make_ssl_context(settings(ca_file)) is not make_ssl_context(settings(None))
+
+
+async def test_a_rotated_ca_bundle_is_trusted_without_a_restart(ca: trustme.CA, ca_file: str) -> None:
+    before = make_ssl_context(settings(ca_file))
+    rotated = trustme.CA()
+    rotated.cert_pem.write_to_path(ca_file)  # same path, new contents
+    after = make_ssl_context(settings(ca_file))
+    assert after is not before
+    async with tls_server(rotated) as (port, _):
+        assert await greeting(port, after) == b"220 ready\r\n"
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await greeting(port, before)
