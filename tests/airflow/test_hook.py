@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import trustme
-from airflow.sdk._shared.secrets_masker import redact
 
+from airflow_provider_m365mail.airflow_compat import redact
 from airflow_provider_m365mail.core.errors import (
     AuthenticationError,
     ConfigurationError,
