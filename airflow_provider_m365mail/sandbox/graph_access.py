@@ -122,11 +122,8 @@ def resolve_mailbox(request: web.Request, caller: Caller, user_id: str | None) -
     if not mailbox.rest_enabled:
         raise graph_error(request, 404, "MailboxNotEnabledForRESTAPI",
                           "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
-    if caller.user is None:
-        app = tenant.app(caller.app_id)
-        scope = app.graph_scope if app is not None else ()
-        if scope is not None and mailbox.address.casefold() not in {m.casefold() for m in scope}:
-            raise graph_error(request, 403, "ErrorAccessDenied", POLICY_DENIED)
+    if caller.user is None and not request.app[STATE].in_graph_scope(caller.app_id, mailbox.address):
+        raise graph_error(request, 403, "ErrorAccessDenied", POLICY_DENIED)
     return mailbox
 
 

@@ -1,4 +1,4 @@
-"""Hold what the emulated tenant knows: grants, stored messages, limits in use, faults and counters.
+"""Hold what the emulated tenant knows: grants, access policies, stored messages, limits in use, faults, counters.
 
 State is kept apart from the protocol adapters (``smtp``, ``oauth``, ``graph``, ``admin``): they ask it questions
 and report to it; it does no network I/O. Everything runs on the sandbox's single event loop, so there are no
@@ -24,7 +24,8 @@ from .config import Grant, Right, TenantConfig
 from .tokens import TokenIssuer
 
 FaultTarget = Literal["smtp", "graph", "token"]
-FaultKind = Literal["drop_mid_data", "reply", "timeout"]
+# "lose_answer" (Graph sendMail only): the message is accepted, but the client gets a 504 instead of the 202.
+FaultKind = Literal["drop_mid_data", "reply", "timeout", "lose_answer"]
 SmtpStage = Literal["connect", "ehlo", "auth", "mail", "rcpt", "data"]
 
 
@@ -69,6 +70,14 @@ class _ActiveGrant:
     effective_at: float
 
 
+@dataclass(frozen=True)
+class _ScopeAddition:
+    client_id: str
+    mailbox: str
+    delay_s: float
+    effective_at: float
+
+
 @dataclass
 class SandboxState:
     """The tenant's mutable state. Construct with a tenant and a folder; ``reset()`` restores the config."""
@@ -80,6 +89,7 @@ class SandboxState:
     stats: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
     _grants: dict[tuple[str, str, Right], _ActiveGrant] = field(default_factory=dict)
+    _scope_additions: dict[tuple[str, str], _ScopeAddition] = field(default_factory=dict)
     _messages: dict[str, StoredMessage] = field(default_factory=dict)
     _sent_times: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     _recipient_times: dict[str, deque[tuple[float, int]]] = field(default_factory=lambda: defaultdict(deque))
@@ -107,6 +117,7 @@ class SandboxState:
         self._recipient_times.clear()
         self._smtp_sessions.clear()
         self._graph_requests.clear()
+        self._scope_additions.clear()
         self._load_grants_from_config()
 
     def update_tenant(self, **changes: Any) -> None:
@@ -144,6 +155,39 @@ class SandboxState:
         self._grants.clear()
         for g in self.tenant.grants:
             self.grant(g.principal, g.mailbox, g.right, g.delay_s)
+
+    # -- application access policies (Graph app-only) -------------------------------------------------------
+
+    def add_to_graph_scope(self, client_id: str, mailbox: str, delay_s: float = 0.0) -> None:
+        """Include ``mailbox`` in the app's access policy scope ``delay_s`` seconds from now.
+
+        Exchange applies access policy and RBAC for Applications changes after a cache delay (30 minutes to
+        2 hours). Only apps whose ``graph_scope`` restricts them are affected: an unrestricted app already
+        reaches every mailbox.
+        """
+        key = (client_id.casefold(), mailbox.casefold())
+        self._scope_additions[key] = _ScopeAddition(client_id, mailbox, delay_s, self.clock() + delay_s)
+
+    def remove_from_graph_scope(self, client_id: str, mailbox: str) -> bool:
+        """Withdraw an addition made by ``add_to_graph_scope`` at once; return whether it existed."""
+        return self._scope_additions.pop((client_id.casefold(), mailbox.casefold()), None) is not None
+
+    def in_graph_scope(self, client_id: str, mailbox: str) -> bool:
+        """Tell whether the app may use ``mailbox`` through Graph app-only now (an unknown app may not)."""
+        app = self.tenant.app(client_id)
+        if app is None:
+            return False
+        if app.graph_scope is None or mailbox.casefold() in {m.casefold() for m in app.graph_scope}:
+            return True
+        added = self._scope_additions.get((client_id.casefold(), mailbox.casefold()))
+        return added is not None and self.clock() >= added.effective_at
+
+    def graph_scope_view(self) -> list[dict[str, Any]]:
+        """Return every pending or applied scope addition with when it takes (or took) effect."""
+        now = self.clock()
+        return [
+            {**asdict(a), "effective": now >= a.effective_at} for a in self._scope_additions.values()
+        ]
 
     # -- limits ----------------------------------------------------------------------------------------------
 
@@ -189,6 +233,10 @@ class SandboxState:
         """Release a connection claimed by ``open_smtp_session``."""
         key = mailbox.casefold()
         self._smtp_sessions[key] = max(0, self._smtp_sessions[key] - 1)
+
+    def open_smtp_sessions(self) -> int:
+        """Return how many authenticated SMTP connections are open (to show that clients close theirs)."""
+        return sum(self._smtp_sessions.values())
 
     def open_graph_request(self, app_and_mailbox: str) -> bool:
         """Claim one of the four concurrent Graph requests per app and mailbox; False means answer 429."""
@@ -255,7 +303,7 @@ class SandboxState:
             message_id=str(parsed.get("Message-ID", "")).strip(),
             envelope_from=envelope_from,
             envelope_to=tuple(envelope_to),
-            subject=str(parsed.get("Subject", "")),
+            subject=str(parsed.get("Subject", "")).strip(),  # unfolding keeps the space after a fold
             transport=transport,
             principal=principal,
             size=len(raw),

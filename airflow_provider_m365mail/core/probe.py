@@ -1,0 +1,224 @@
+"""Tell whether an account may send as (or on behalf of) a mailbox yet: one cheap, honest probe per call.
+
+Exchange Online checks Send As twice: the envelope sender at ``MAIL FROM`` (550 5.7.60) and the header From after
+the data (554 5.2.252 SendAsDenied), and a new grant can take an hour to reach both. So, over SMTP:
+
+- ``envelope``: ``MAIL FROM``/``RCPT TO`` then ``RSET``: nothing is sent;
+- ``message``: a small probe message to the probe recipient, marked in its subject and its ``X-M365Mail-Probe``
+  header, which only a grant live at the header check lets through;
+- ``auto``: the envelope first, and once it passes one probe message to confirm the header check.
+
+Microsoft Graph has no envelope: a probe is always a message. App-only Graph needs no Send As grant; what it waits
+for is an application access policy (or RBAC for Applications scope) that includes the mailbox, which answers
+403 ErrorAccessDenied until it applies.
+
+Every failure becomes a verdict: ``not_yet`` (permission missing or not propagated: keep waiting), ``transient``
+(network, throttling: keep waiting), ``failed`` (credentials, SMTP AUTH off, unknown mailbox, a wrong setting:
+waiting cannot help).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import uuid
+from dataclasses import dataclass
+from enum import Enum
+
+from airflow_provider_m365mail.core.errors import (
+    ConfigurationError,
+    M365MailError,
+    SendAsDeniedError,
+    TransientSendError,
+)
+from airflow_provider_m365mail.core.identity import SenderIdentity, resolve_identity
+from airflow_provider_m365mail.core.message import OutgoingMessage, make_message_id
+from airflow_provider_m365mail.core.settings import AuthType, MailSettings, SmtpMode, Transport
+
+PROBE_HEADER = "X-M365Mail-Probe"
+PROBE_SUBJECT = "[m365mail probe]"
+PERMISSIONS = ("send_as", "send_on_behalf")
+# What a first probe imports, per transport: 0.3-3 s of imports that would otherwise stall the caller's loop.
+_CLIENT_MODULES: dict[Transport, tuple[str, ...]] = {
+    Transport.SMTP: ("msal", "requests", "aiosmtplib", "airflow_provider_m365mail.core.transports.smtp"),
+    Transport.GRAPH: (
+        "msal",
+        "requests",
+        "httpx",
+        "kiota_http.middleware.options",
+        "kiota_serialization_json.json_parse_node",
+        "msgraph_core",
+        "msgraph.graph_service_client",
+        "msgraph.generated.models.message",
+        "msgraph.generated.users.item.user_item_request_builder",
+        "msgraph.generated.users.item.send_mail.send_mail_request_builder",
+        "msgraph.generated.users.item.send_mail.send_mail_post_request_body",
+        "airflow_provider_m365mail.core.transports.graph",
+    ),
+}
+
+
+class ProbeMode(str, Enum):
+    """How to probe: the SMTP envelope only, a probe message, or the envelope then one confirming message."""
+
+    AUTO = "auto"
+    MESSAGE = "message"
+    ENVELOPE = "envelope"
+
+
+class ProbeVerdict(str, Enum):
+    """What a probe found out."""
+
+    LIVE = "live"
+    NOT_YET = "not_yet"
+    FAILED = "failed"
+    TRANSIENT = "transient"
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """One probe's verdict, the method that reached it ("envelope", "message", "envelope+message"), and why."""
+
+    verdict: ProbeVerdict
+    method: str
+    detail: str
+    error: M365MailError | None = None
+
+
+def check_probe_settings(settings: MailSettings) -> None:
+    """Refuse connections without an authentication account: direct send and relay have no grant to wait for."""
+    if settings.transport is Transport.SMTP and settings.smtp_mode is not SmtpMode.SUBMISSION:
+        raise ConfigurationError(
+            "extra.smtp_mode",
+            f"{settings.smtp_mode.value} has no authentication account, so there is no Send As grant to wait for",
+            hint="probe with an smtp_mode submission connection (auth_type oauth2_app or basic) or transport graph",
+        )
+    if settings.auth_type is AuthType.NONE:
+        raise ConfigurationError(
+            "extra.auth_type",
+            "a connection that does not authenticate has no Send As grant to wait for",
+            hint="set auth_type to oauth2_app (or basic) with the account that sends",
+        )
+
+
+def probe_identity(settings: MailSettings, mailbox: str, permission: str = "send_as") -> SenderIdentity:
+    """Return the identity a send as (``send_as``) or on behalf of (``send_on_behalf``) ``mailbox`` would use.
+
+    The connection's ``allowed_senders`` must permit the mailbox, as it must for the sends that follow.
+    """
+    check_probe_settings(settings)
+    if permission == "send_as":
+        return resolve_identity(settings, from_email=mailbox)
+    if permission == "send_on_behalf":
+        return resolve_identity(settings, on_behalf_of=mailbox)
+    raise ConfigurationError("permission", f"{permission!r} is not one of {', '.join(PERMISSIONS)}")
+
+
+def default_probe_recipient(settings: MailSettings, identity: SenderIdentity) -> str:
+    """Return where probe messages go by default: the authentication account's own mailbox."""
+    for candidate in (identity.auth_account, settings.from_email):
+        if candidate and "@" in candidate:
+            return candidate
+    return identity.from_address.email  # app-only Graph without a login mailbox: the probed mailbox itself
+
+
+def probe_message(identity: SenderIdentity, recipient: str, probe_id: str) -> OutgoingMessage:
+    """Build the probe message: recognisable by subject and header, addressed to ``recipient`` only."""
+    mailbox = identity.from_address.email
+    right = "send on behalf" if identity.sender is not None else "send as"
+    return OutgoingMessage.create(
+        to=recipient,
+        subject=f"{PROBE_SUBJECT} {right} {mailbox}",
+        text=(
+            f"This message checks that {identity.auth_account or 'the sending app'} may {right} {mailbox}.\n"
+            "It was sent by SendAsPermissionSensor (airflow-provider-m365mail) and can be deleted.\n"
+        ),
+        headers={PROBE_HEADER: f"{right.replace(' ', '-')}; mailbox={mailbox}; id={probe_id}"},
+        message_id=make_message_id(f"m365mail-probe:{probe_id}", identity.from_address.domain),
+        save_to_sent_items=False,
+    )
+
+
+async def preload_transport(settings: MailSettings) -> None:
+    """Import the connection's client libraries in a worker thread, so the first probe does not block the loop."""
+
+    def load() -> None:
+        for name in _CLIENT_MODULES[settings.transport]:
+            importlib.import_module(name)
+        if settings.transport is Transport.GRAPH:
+            from msgraph.generated.models.message import Message
+
+            # Parsing a message's JSON imports all ~1,100 Graph model modules on first use (about 2 s).
+            Message().get_field_deserializers()
+
+    await asyncio.to_thread(load)
+
+
+def classify(error: M365MailError) -> ProbeVerdict:
+    """Map a failed probe to a verdict: missing grants wait, transient errors wait, anything else fails."""
+    if isinstance(error, SendAsDeniedError):
+        return ProbeVerdict.NOT_YET
+    if isinstance(error, TransientSendError):
+        return ProbeVerdict.TRANSIENT
+    return ProbeVerdict.FAILED
+
+
+async def probe_send_as(
+    settings: MailSettings,
+    identity: SenderIdentity,
+    *,
+    mode: ProbeMode = ProbeMode.AUTO,
+    recipient: str | None = None,
+    probe_id: str | None = None,
+) -> ProbeOutcome:
+    """Probe once whether ``identity`` can send now; never raise for what the server answers.
+
+    ``recipient`` receives probe messages (default: the authentication account's mailbox); ``probe_id`` names
+    the probe in its header and Message-ID (default: a random one).
+    """
+    mode = ProbeMode(mode)
+    method = "envelope" if _probes_envelope(settings, identity, mode) else "message"
+    try:
+        check_probe_settings(settings)
+        _check_mode(settings, identity, mode)
+        to = recipient or default_probe_recipient(settings, identity)
+        message = probe_message(identity, to, probe_id or uuid.uuid4().hex)
+        if settings.transport is Transport.GRAPH:
+            from airflow_provider_m365mail.core.transports.graph import GraphTransport
+
+            async with GraphTransport(settings) as graph:
+                result = await graph.send(message, identity)
+            return ProbeOutcome(ProbeVerdict.LIVE, method, f"probe message accepted: {result.reply}")
+        from airflow_provider_m365mail.core.transports.smtp import SmtpTransport
+
+        async with SmtpTransport(settings) as smtp:
+            if method == "envelope":
+                reply = await smtp.check_envelope(identity, to)
+                if mode is ProbeMode.ENVELOPE:
+                    return ProbeOutcome(ProbeVerdict.LIVE, method, f"MAIL FROM and RCPT TO accepted: {reply}")
+                method = "envelope+message"
+            result = await smtp.send(message, identity)
+        return ProbeOutcome(ProbeVerdict.LIVE, method, f"probe message accepted: {result.reply}")
+    except M365MailError as exc:
+        return ProbeOutcome(classify(exc), method, str(exc), exc)
+
+
+def _probes_envelope(settings: MailSettings, identity: SenderIdentity, mode: ProbeMode) -> bool:
+    # Sending on behalf keeps the authentication account in MAIL FROM: only the header check can tell.
+    return settings.transport is Transport.SMTP and mode is not ProbeMode.MESSAGE and identity.sender is None
+
+
+def _check_mode(settings: MailSettings, identity: SenderIdentity, mode: ProbeMode) -> None:
+    if mode is not ProbeMode.ENVELOPE:
+        return
+    if settings.transport is Transport.GRAPH:
+        raise ConfigurationError(
+            "probe", "Microsoft Graph has no SMTP envelope to probe", hint="use probe 'auto' or 'message'"
+        )
+    if identity.sender is not None:
+        raise ConfigurationError(
+            "probe",
+            "an envelope probe cannot check Send on Behalf: MAIL FROM is the authentication account itself and "
+            "Exchange checks the right only on the header From after DATA",
+            hint="use probe 'auto' or 'message'",
+        )
