@@ -1,7 +1,8 @@
 """Turn an Airflow ``m365mail`` connection into validated settings and send mail with them.
 
-Only Airflow's ``BaseHook`` is imported at module level: the core, and through it MSAL, the Graph SDK and
-aiosmtplib, load when a method first needs them, so DAG files that import this module parse quickly.
+Only light Airflow names (``BaseHook``, the log masker) are imported at module level: the core, and through it
+MSAL, the Graph SDK and aiosmtplib, load when a method first needs them, so DAG files that import this module parse
+quickly.
 """
 
 from __future__ import annotations
@@ -12,11 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from airflow_provider_m365mail import connection_fields
-
-try:
-    from airflow.sdk import BaseHook
-except ImportError:  # Airflow 3.0 keeps BaseHook out of the Task SDK's namespace
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
+from airflow_provider_m365mail.airflow_compat import BaseHook, amask_secret, mask_secret
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -48,21 +45,12 @@ def _blocking(
 
 def _mask(secrets: Sequence[str]) -> None:
     """Register secrets with Airflow's log masker (and the task supervisor's, when in a task)."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # Airflow 3.0
-        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
     for secret in secrets:
         mask_secret(secret)
 
 
 async def _amask(secrets: Sequence[str]) -> None:
     """Register secrets like ``_mask`` from a running loop, where the blocking form must not talk to the supervisor."""
-    try:
-        from airflow.sdk.log import amask_secret
-    except ImportError:  # older Task SDKs have only the blocking form
-        _mask(secrets)
-        return
     for secret in secrets:
         await amask_secret(secret)
 
@@ -166,9 +154,13 @@ class M365MailHook(BaseHook):
         importance: str = "normal",
         message_id: str | None = None,
         save_to_sent_items: bool | None = None,
+        send_separately: bool = False,
+        fail_on_refused_recipients: bool = False,
+        check_sent_items: bool = False,
     ) -> list[str]:
         """
-        Send one message and return the Message-ID of each message that left (more than one when recipients split).
+        Send one message; return the Message-ID of each message that left (several when recipients split or are
+        sent separately).
 
         ``send`` is the blocking form with the same parameters. Everything is validated before any network I/O;
         errors are :mod:`~airflow_provider_m365mail.core.errors` exceptions carrying the server's code and a hint.
@@ -188,9 +180,15 @@ class M365MailHook(BaseHook):
         :param message_id: Message-ID to use, e.g. from :meth:`derive_message_id`; a new one when empty.
         :param save_to_sent_items: Graph only: keep a copy in the mailbox's Sent Items (default: the connection's
             ``save_to_sent_items``).
+        :param send_separately: Send each To recipient a message of their own (mail merge) over one connection,
+            each with a Message-ID derived from ``message_id`` and the address; ``cc`` and ``bcc`` must be empty.
+        :param fail_on_refused_recipients: Raise ``RecipientsPartlyRefusedError`` naming each refused recipient
+            and its reply when the server refused some (the others still got the message); else only log them.
+        :param check_sent_items: Graph only: look each Message-ID up in Sent Items first and skip those an
+            earlier try sent (needs Mail.Read; without it the message is sent). Use it when retrying a task.
         """
         from airflow_provider_m365mail.core.identity import resolve_identity
-        from airflow_provider_m365mail.core.mailer import Mailer
+        from airflow_provider_m365mail.core.mailer import Mailer, partial_refusal
         from airflow_provider_m365mail.core.message import OutgoingMessage
 
         settings = await self.aget_settings()
@@ -208,23 +206,31 @@ class M365MailHook(BaseHook):
             message_id=message_id,
             save_to_sent_items=save_to_sent_items,
         )
-        results = await Mailer(settings).send(message, identity)
+        results = await Mailer(settings, check_sent_items=check_sent_items).send(
+            message, identity, separately=send_separately
+        )
+        refusal = partial_refusal(results)
+        if refusal is not None and fail_on_refused_recipients:
+            raise refusal
         return [result.message_id for result in results]
 
     send = _blocking(asend)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the connection as a send would use it (token, TLS, sign-in), sending nothing."""
-        from airflow_provider_m365mail.core.errors import M365MailError
-        from airflow_provider_m365mail.core.mailer import Mailer
+        """Check the connection as a send would use it (settings, DNS, token, TLS, sign-in), sending nothing.
+
+        These are the cheap checks of ``m365mail doctor``: its sign-in check covers the port and TLS in one
+        connection, and no MX, SPF or Send As checks run. The first failure is reported with its fix.
+        """
+        from airflow_provider_m365mail.core.diagnostics import DoctorOptions, Status, diagnose
         from airflow_provider_m365mail.core.runner import run_sync
 
-        try:
-            result = run_sync(Mailer(self.get_settings()).check())
-        except M365MailError as exc:
-            return False, str(exc)
-        done = ", ".join(result.steps) or "nothing"
-        if not result.ok:
-            reason = str(result.error) if result.error is not None else "the check did not complete"
-            return False, f"{reason} (done: {done})"
-        return True, f"{result.transport}: {done}"
+        diagnosis = run_sync(diagnose(self.get_settings, DoctorOptions(network_checks=False, mail_dns=False)))
+        failed = [check for check in diagnosis.checks if check.status is Status.FAIL]
+        if failed:
+            first = failed[0]
+            code = f"[{first.code}] " if first.code else ""
+            fix = f" Fix: {first.fix}" if first.fix else ""
+            return False, f"{first.title} failed: {code}{first.detail}.{fix}"
+        done = [f"{check.title}: {check.detail}" for check in diagnosis.checks if check.status is not Status.SKIP]
+        return True, "; ".join(done)
