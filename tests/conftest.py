@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -55,3 +57,39 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+@pytest.fixture(autouse=True)
+def _fresh_delivery_state() -> None:
+    """Start every test with no messages counted against a mailbox's rate (the sandbox forgets its own too) and no
+    server remembered as unreachable."""
+    from airflow_provider_m365mail.core.failover import forget_unreachable_servers
+    from airflow_provider_m365mail.core.rate_limit import forget_sending_rates
+
+    forget_sending_rates()
+    forget_unreachable_servers()
+
+
+# Client-side loggers read at DEBUG by the secret guard: what an operator turning logging up would see.
+CLIENT_LOGGERS = ("core", "hooks", "operators", "notifications", "sensors", "triggers", "email_backend", "cli")
+# An access token (a JWT) or a base64 XOAUTH2 string ("user=..."), whoever issued it.
+TOKEN_PATTERN = re.compile(r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]+|dXNlcj[0-9A-Za-z+/]{16,}")
+
+
+def _sandbox_secrets() -> set[str]:
+    from airflow_provider_m365mail.sandbox.config import default_tenant
+
+    tenant = default_tenant()
+    secrets = {m.password for m in tenant.mailboxes} | {a.client_secret for a in tenant.apps}
+    return {s for s in secrets if s}
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test whose log records show a sandbox password or client secret, an access token or XOAUTH2 string."""
+    for name in CLIENT_LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=f"airflow_provider_m365mail.{name}")
+    yield
+    text = "\n".join(record.getMessage() for record in caplog.get_records("call"))
+    leaked = sorted(s for s in _sandbox_secrets() if s in text) + TOKEN_PATTERN.findall(text)
+    assert not leaked, f"secrets reached the log: {[f'{s[:4]}...' for s in leaked]}"

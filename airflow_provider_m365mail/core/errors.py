@@ -12,7 +12,8 @@
     └── PermanentSendError         retrying the same request fails the same way
         ├── AuthenticationError    credentials, token or consent refused
         ├── SendAsDeniedError      the account may not send as / on behalf of the From address (yet)
-        └── RecipientsRefusedError .refused: address -> (code, reply)
+        ├── RecipientsRefusedError .refused: address -> (code, reply)
+        └── RecipientsPartlyRefusedError .refused, .accepted: the others did get the message
 
 Replies from Exchange Online (SMTP), Microsoft Graph and Microsoft Entra ID map onto this tree through
 ``KNOWN_REPLIES`` (see ``reply_catalogue``): each entry says what the reply means and which PowerShell or Entra
@@ -35,6 +36,7 @@ __all__ = [
     "M365MailError",
     "MessageValidationError",
     "PermanentSendError",
+    "RecipientsPartlyRefusedError",
     "RecipientsRefusedError",
     "ReplySource",
     "SendAsDeniedError",
@@ -44,6 +46,7 @@ __all__ = [
     "ValidationError",
     "classify_aadsts",
     "classify_graph_error",
+    "classify_partial_refusal",
     "classify_refused_recipients",
     "classify_smtp_reply",
     "find_known_reply",
@@ -173,6 +176,24 @@ class RecipientsRefusedError(PermanentSendError):
         self.refused: dict[str, tuple[int, str]] = dict(refused)
 
 
+class RecipientsPartlyRefusedError(PermanentSendError):
+    """The server refused some recipients and accepted the others, who got the message."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refused: Mapping[str, tuple[int, str]],
+        accepted: Sequence[str],
+        code: str | None = None,
+        enhanced_status: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, enhanced_status=enhanced_status, hint=hint)
+        self.refused: dict[str, tuple[int, str]] = dict(refused)
+        self.accepted: tuple[str, ...] = tuple(accepted)
+
+
 _CLASSES: dict[str, type[M365MailError]] = {
     cls.__name__: cls
     for cls in (
@@ -284,6 +305,22 @@ def classify_refused_recipients(refused: Mapping[str, tuple[int, str]]) -> Recip
     )
 
 
+def classify_partial_refusal(
+    refused: Mapping[str, tuple[int, str]], accepted: Sequence[str]
+) -> RecipientsPartlyRefusedError:
+    """Describe messages that reached ``accepted`` but not ``refused`` (address -> (code, reply))."""
+    everyone = classify_refused_recipients(refused)
+    listing = "; ".join(f"{address}: {code} {_shorten(reply)}" for address, (code, reply) in refused.items())
+    return RecipientsPartlyRefusedError(
+        f"SMTP server refused {len(refused)} recipient(s) ({listing}); {len(accepted)} other(s) got the message",
+        refused=refused,
+        accepted=accepted,
+        code=everyone.code,
+        enhanced_status=everyone.enhanced_status,
+        hint=everyone.hint,
+    )
+
+
 def classify_graph_error(
     status: int, code: str | None, message: str, *, retry_after: float | None = None
 ) -> M365MailError:
@@ -321,6 +358,9 @@ def classify_graph_error(
 
 
 _TRANSIENT_ENTRA_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+# MSAL answers a repeated token request from its cache of 429/5xx replies for their Retry-After (5 s when the
+# identity provider names none): a retry any sooner only meets the same cached failure.
+MSAL_ERROR_CACHE_S = 5.0
 
 
 def classify_aadsts(
@@ -339,4 +379,7 @@ def classify_aadsts(
     fallback = TransientSendError if error in _TRANSIENT_ENTRA_ERRORS else AuthenticationError
     first_line = (description or "").strip().splitlines()[0] if (description or "").strip() else ""
     detail = _shorten(first_line) or error or "no description"
-    return _build(entry, fallback, f"Microsoft Entra ID refused the token request: {detail}", code=code)
+    retry_after = MSAL_ERROR_CACHE_S if fallback is TransientSendError else None
+    return _build(
+        entry, fallback, f"Microsoft Entra ID refused the token request: {detail}", code=code, retry_after=retry_after
+    )

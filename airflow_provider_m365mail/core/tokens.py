@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_m365mail.core.errors import (
+    MSAL_ERROR_CACHE_S,
     AuthenticationError,
     ConfigurationError,
     M365MailError,
@@ -130,10 +131,14 @@ class TokenSource:
                 return self._acquire_with(app, [scope])
         except M365MailError:
             raise
-        except (requests.RequestException, MsalServiceError) as exc:
+        except requests.RequestException as exc:
             raise TransientSendError(
-                f"the identity provider at {self._settings.authority} could not be reached or failed "
-                f"({type(exc).__name__})"
+                f"the identity provider at {self._settings.authority} could not be reached ({type(exc).__name__})"
+            ) from exc
+        except MsalServiceError as exc:  # an HTTP error without a JSON answer, e.g. a bare 500 or 503
+            raise TransientSendError(
+                f"the identity provider at {self._settings.authority} failed ({exc})",
+                retry_after=MSAL_ERROR_CACHE_S,
             ) from exc
 
     def _acquire_with(self, app: ConfidentialClientApplication, scopes: list[str]) -> Mapping[str, Any]:

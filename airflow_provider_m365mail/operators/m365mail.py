@@ -7,12 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_m365mail.airflow_compat import AirflowFailException
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
-
-try:
-    from airflow.sdk.exceptions import AirflowFailException
-except ImportError:  # Airflow 3.0
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -25,8 +21,9 @@ class M365EmailOperator(BaseOperator):
     Send an email through Microsoft 365 / Exchange Online (or any SMTP server) and return its Message-IDs.
 
     The Message-ID is derived from the task instance (DAG, run, task, map index), not the try, so a retried task
-    sends the same Message-ID and Exchange keeps the repeat out of mailboxes. Input is validated before anything
-    goes on the network; invalid input or settings fail the task without retries, naming the field.
+    sends the same Message-ID and Exchange keeps the repeat out of mailboxes; over Graph a retry also skips the
+    messages it finds in Sent Items. Input is validated before anything goes on the network; invalid input or
+    settings fail the task without retries, naming the field.
 
     :param to: Recipients: a list, or one string separated by "," or ";". (templated)
     :param subject: Subject line; any Unicode, no line breaks. (templated)
@@ -44,6 +41,10 @@ class M365EmailOperator(BaseOperator):
     :param headers: Extra headers, e.g. ``{"X-Report-Id": "{{ run_id }}"}``. (templated)
     :param importance: "low", "normal" or "high".
     :param save_to_sent_items: Graph only: keep a copy in Sent Items (default: the connection's setting).
+    :param send_separately: Send each To recipient a message of their own over one connection (mail merge);
+        each keeps a stable Message-ID of its own. ``cc`` and ``bcc`` must then be empty.
+    :param fail_on_refused_recipients: Fail the task, without retries, when the server refused some recipients,
+        naming each with its reply (the others still got the message). By default they are only logged.
     :param conn_id: The ``m365mail`` connection to send with.
     """
 
@@ -81,6 +82,8 @@ class M365EmailOperator(BaseOperator):
         headers: Mapping[str, str] | None = None,
         importance: str = "normal",
         save_to_sent_items: bool | None = None,
+        send_separately: bool = False,
+        fail_on_refused_recipients: bool = False,
         conn_id: str = M365MailHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -99,11 +102,13 @@ class M365EmailOperator(BaseOperator):
         self.headers = dict(headers or {})
         self.importance = importance
         self.save_to_sent_items = save_to_sent_items
+        self.send_separately = send_separately
+        self.fail_on_refused_recipients = fail_on_refused_recipients
         self.conn_id = conn_id
 
     def execute(self, context: Context) -> list[str]:
         """Send the message; return the Message-IDs (pushed to XCom)."""
-        from airflow_provider_m365mail.core.errors import ValidationError
+        from airflow_provider_m365mail.core.errors import RecipientsPartlyRefusedError, ValidationError
 
         hook = M365MailHook(m365mail_conn_id=self.conn_id)
         ti = context["ti"]
@@ -124,9 +129,12 @@ class M365EmailOperator(BaseOperator):
                 importance=self.importance,
                 save_to_sent_items=self.save_to_sent_items,
                 message_id=hook.derive_message_id(seed, from_email=self.from_email, on_behalf_of=self.on_behalf_of),
+                send_separately=self.send_separately,
+                fail_on_refused_recipients=self.fail_on_refused_recipients,
+                check_sent_items=ti.try_number > 1,
             )
-        except ValidationError as exc:
-            # The same input fails the same way on every try: fail now instead of retrying.
+        except (ValidationError, RecipientsPartlyRefusedError) as exc:
+            # The same input fails the same way on every try, and a retry would resend to those who got it.
             raise AirflowFailException(str(exc)) from exc
         self.log.info("Sent %d message(s): %s", len(message_ids), ", ".join(message_ids))
         return message_ids

@@ -1,4 +1,4 @@
-"""The sandbox's JSON admin API under ``/_sandbox``: captured messages, grants, faults, stats, tenant, reset.
+"""The sandbox's JSON admin API under ``/_sandbox``: messages, grants, access policies, faults, stats, tenant, reset.
 
 Unauthenticated by design: the sandbox binds loopback only. Request bodies are validated field by field and a
 mistake answers 400 naming the field, so a test script learns what it got wrong.
@@ -31,6 +31,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/_sandbox/messages/{id}/raw", get_raw)
     app.router.add_get("/_sandbox/grants", list_grants)
     app.router.add_post("/_sandbox/grants", change_grant)
+    app.router.add_get("/_sandbox/graph_scope", list_graph_scope)
+    app.router.add_post("/_sandbox/graph_scope", change_graph_scope)
     app.router.add_get("/_sandbox/faults", list_faults)
     app.router.add_post("/_sandbox/faults", add_fault)
     app.router.add_delete("/_sandbox/faults", clear_faults)
@@ -115,6 +117,30 @@ async def change_grant(request: web.Request) -> web.Response:
     return web.json_response(state.grants_view(), status=201)
 
 
+async def list_graph_scope(request: web.Request) -> web.Response:
+    """``GET /_sandbox/graph_scope``: mailboxes added to apps' access policies and when each takes effect."""
+    return web.json_response(request.app[STATE].graph_scope_view())
+
+
+async def change_graph_scope(request: web.Request) -> web.Response:
+    """``POST /_sandbox/graph_scope``: add a mailbox to an app's access policy (after a delay) or withdraw it."""
+    body = await read_body(request)
+    _only(body, {"client_id", "mailbox", "delay_s", "revoke"})
+    client_id = _text(body, "client_id")
+    mailbox = _text(body, "mailbox")
+    delay_s = _number(body, "delay_s", default=0.0, minimum=0.0)
+    revoke = body.get("revoke", False)
+    if not isinstance(revoke, bool):
+        raise invalid("revoke", "must be true or false")
+    state = request.app[STATE]
+    if state.tenant.app(client_id) is None:
+        raise invalid("client_id", "no app registration has this client id")
+    if revoke:
+        return web.json_response({"revoked": state.remove_from_graph_scope(client_id, mailbox)})
+    state.add_to_graph_scope(client_id, mailbox, delay_s)
+    return web.json_response(state.graph_scope_view(), status=201)
+
+
 async def list_faults(request: web.Request) -> web.Response:
     """``GET /_sandbox/faults``: the faults still armed."""
     return web.json_response([asdict(f) for f in request.app[STATE].faults])
@@ -136,8 +162,9 @@ def parse_fault(body: dict[str, Any]) -> Fault:
         raise invalid("target", f"must be one of {', '.join(get_args(FaultTarget))}")
     if kind not in get_args(FaultKind):
         raise invalid("kind", f"must be one of {', '.join(get_args(FaultKind))}")
-    if kind == "drop_mid_data" and target != "smtp":
-        raise invalid("kind", "drop_mid_data applies to the smtp target only")
+    only_for = {"drop_mid_data": "smtp", "lose_answer": "graph"}.get(str(kind))
+    if only_for is not None and target != only_for:
+        raise invalid("kind", f"{kind} applies to the {only_for} target only")
     stage = body.get("stage", "mail")
     if stage not in get_args(SmtpStage):
         raise invalid("stage", f"must be one of {', '.join(get_args(SmtpStage))}")
@@ -197,7 +224,7 @@ async def change_tenant(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    """``POST /_sandbox/reset``: forget messages, faults, counters, admin grants, drafts and uploads."""
+    """``POST /_sandbox/reset``: forget messages, faults, counters, admin grants and scopes, drafts, uploads."""
     request.app[STATE].reset()
     request.app[GRAPH_STORE].clear()
     return web.json_response({"reset": True})

@@ -36,11 +36,13 @@ from .mime_from_graph import (
     graph_to_mime,
     parse_graph_message,
 )
+from .state import FaultKind
 
 SEND_ROLES = frozenset({"Mail.Send"})
 SEND_SCOPES = frozenset({"Mail.Send", "Mail.Send.Shared"})
 READ_ROLES = frozenset({"Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic", "Mail.ReadBasic.All"})
 READ_SCOPES = frozenset({"Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic", "Mail.Read.Shared", "Mail.ReadWrite.Shared"})
+_LOSE_ANSWER: tuple[FaultKind, ...] = ("lose_answer",)
 _FILTER = re.compile(r"\s*internetMessageId\s+eq\s+'((?:[^']|'')*)'\s*", re.IGNORECASE)
 
 
@@ -75,7 +77,14 @@ async def send_mail(request: web.Request, caller: Caller, mailbox: Mailbox) -> w
     raw = graph_to_mime(parsed, from_=from_, sender=sender)
     deliver(request, raw=raw, from_=from_, recipients=parsed.recipients(), caller=caller, mailbox=mailbox,
             save_to_sent_items=save is not False)
+    _lose_answer(request)
     return web.Response(status=202)
+
+
+def _lose_answer(request: web.Request) -> None:
+    """Answer 504 to a request already carried out, when a "lose_answer" fault is armed (the client cannot know)."""
+    if request.app[STATE].take_fault("graph", kinds=_LOSE_ANSWER) is not None:
+        raise graph_error(request, 504, "GatewayTimeout", "The gateway did not receive a response in time.")
 
 
 async def _send_mime(request: web.Request, caller: Caller, mailbox: Mailbox) -> web.Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,10 +16,11 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_m365mail.airflow_compat import AirflowFailException
 from airflow_provider_m365mail.operators.m365mail import M365EmailOperator
 from airflow_provider_m365mail.sandbox.server import Sandbox
+from airflow_provider_m365mail.sandbox.state import Fault
 
 ASSETS = Path(__file__).resolve().parents[2] / "airflow_provider_m365mail" / "example_dags" / "assets"
 
@@ -29,8 +31,8 @@ def default_connection(m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection))
 
 
-def context_for(task_id: str, *, run_id: str = "manual__1", map_index: int = -1) -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="reports", run_id=run_id, task_id=task_id, map_index=map_index, try_number=1)
+def context_for(task_id: str, *, run_id: str = "manual__1", map_index: int = -1, try_number: int = 1) -> dict[str, Any]:
+    ti = SimpleNamespace(dag_id="reports", run_id=run_id, task_id=task_id, map_index=map_index, try_number=try_number)
     return {"ti": ti}
 
 
@@ -124,3 +126,80 @@ def test_invalid_input_fails_the_task_without_retry_before_any_network_io(
         operator.execute(context_for("bad"))  # type: ignore[arg-type]
     stats = m365_sandbox.call(lambda: dict(m365_sandbox.state.stats))
     assert stats.get("smtp_sessions", 0) == stats.get("token_requests", 0) == 0
+
+
+def test_send_separately_gives_each_recipient_a_message_with_a_stable_message_id(m365_sandbox: Sandbox) -> None:
+    operator = M365EmailOperator(task_id="merge", to=["alice@contoso.com", "bob@contoso.com", "carol@example.org"],
+                                 subject="Your figures", text_content="Here they are.", send_separately=True)
+    first = operator.execute(context_for("merge"))  # type: ignore[arg-type]
+    stored = m365_sandbox.messages()
+    assert [m.envelope_to for m in stored] == [("alice@contoso.com",), ("bob@contoso.com",), ("carol@example.org",)]
+    assert [m.message_id for m in stored] == first and len(set(first)) == 3
+    assert [m365_sandbox.parsed(m.id)["To"] for m in stored] == ["alice@contoso.com", "bob@contoso.com",
+                                                                  "carol@example.org"]
+    assert m365_sandbox.state.stats["smtp_sessions"] == 1  # one connection for all three
+    assert operator.execute(context_for("merge", try_number=2)) == first  # type: ignore[arg-type]
+
+
+def test_send_separately_with_cc_fails_the_task_naming_the_field(m365_sandbox: Sandbox) -> None:
+    operator = M365EmailOperator(task_id="merge", to="bob@contoso.com", cc="alice@contoso.com", subject="x",
+                                 text_content="x", send_separately=True)
+    with pytest.raises(AirflowFailException, match="cc: sending separately"):
+        operator.execute(context_for("merge"))  # type: ignore[arg-type]
+    assert m365_sandbox.messages() == []
+
+
+REFUSE_FIRST_RECIPIENT = Fault("smtp", "reply", code=550, message="5.1.10 RESOLVER.ADR.RecipientNotFound; not found",
+                               stage="rcpt")
+
+
+@pytest.mark.parametrize("fail", [True, False])
+def test_refused_recipients_fail_the_task_only_when_asked(m365_sandbox: Sandbox, fail: bool) -> None:
+    m365_sandbox.call(lambda: m365_sandbox.state.add_fault(REFUSE_FIRST_RECIPIENT))
+    operator = M365EmailOperator(task_id="partial", to="gone@contoso.com, bob@contoso.com", subject="Figures",
+                                 text_content="x", fail_on_refused_recipients=fail)
+    if fail:
+        with pytest.raises(AirflowFailException, match=r"gone@contoso\.com: 550 5\.1\.10.*1 other\(s\) got"):
+            operator.execute(context_for("partial"))  # type: ignore[arg-type]
+    else:
+        operator.execute(context_for("partial"))  # type: ignore[arg-type]
+    (stored,) = m365_sandbox.messages()
+    assert stored.envelope_to == ("bob@contoso.com",)
+
+
+def test_a_retried_graph_task_does_not_send_again_what_sent_items_holds(
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graph = m365_sandbox.settings["airflow_connections"]["graph"]
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(graph))
+    operator = M365EmailOperator(task_id="graph", to="bob@contoso.com", subject="Once", text_content="x")
+    first = operator.execute(context_for("graph"))  # type: ignore[arg-type]
+    again = operator.execute(context_for("graph", try_number=2))  # type: ignore[arg-type]
+    assert again == first
+    assert [m.message_id for m in m365_sandbox.messages()] == first
+
+
+# -- in a real Airflow run -----------------------------------------------------------------------------------
+
+TEST_DAGS = Path(__file__).parent / "dags"
+
+
+@pytest.fixture(scope="module")
+def delivery_run(dag_runner: Any) -> Any:
+    return dag_runner.run("m365mail_delivery", dags_folder=TEST_DAGS,
+                          before=lambda sandbox: sandbox.state.add_fault(replace(REFUSE_FIRST_RECIPIENT)))
+
+
+def test_a_run_fails_the_task_with_a_refused_recipient_and_sends_the_mail_merge(
+    delivery_run: Any, dag_runner: Any
+) -> None:
+    assert delivery_run.task_states == {"partly_refused": "failed", "statements": "success"}
+    log = delivery_run.task_log("partly_refused")
+    assert "gone@contoso.com: 550 5.1.10" in log and "1 other(s) got the message" in log
+    figures = [m for m in delivery_run.messages if m.subject.startswith("Figures")]
+    assert [m.envelope_to for m in figures] == [("bob@contoso.com",)]
+    statements = [m for m in delivery_run.messages if m.subject.startswith("Your statement")]
+    assert sorted(m.envelope_to for m in statements) == [("alice@contoso.com",), ("bob@contoso.com",),
+                                                          ("carol@fabrikam.com",)]
+    assert sorted(delivery_run.return_values["statements"]) == sorted(m.message_id for m in statements)
+    dag_runner.assert_no_secrets(delivery_run.output)

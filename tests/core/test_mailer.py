@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import time
 from typing import Any
 
@@ -9,13 +11,17 @@ from connection_settings import settings_for
 
 from airflow_provider_m365mail.core.addresses import Address
 from airflow_provider_m365mail.core.errors import (
+    MessageValidationError,
     PermanentSendError,
+    ServerUnreachableError,
     ThrottledError,
     TransientSendError,
 )
+from airflow_provider_m365mail.core.failover import FailoverTransport
 from airflow_provider_m365mail.core.identity import SenderIdentity, resolve_identity
-from airflow_provider_m365mail.core.mailer import Mailer, split_recipients
+from airflow_provider_m365mail.core.mailer import Mailer, split_per_recipient, split_recipients
 from airflow_provider_m365mail.core.message import OutgoingMessage
+from airflow_provider_m365mail.core.rate_limit import DAILY_RECIPIENT_LIMIT, SendingRate, sending_rate
 from airflow_provider_m365mail.core.settings import MailSettings
 from airflow_provider_m365mail.core.settings import Transport as TransportKind
 from airflow_provider_m365mail.core.transports import make_transport
@@ -68,6 +74,107 @@ def test_batch_message_ids_are_stable_and_the_first_keeps_the_original() -> None
     assert first == again
     assert first[0] == "<report-1@contoso.com>"
     assert len(set(first)) == 3
+
+
+def test_separate_messages_have_one_to_each_and_ids_that_follow_the_address_not_the_order() -> None:
+    message = note(to=["a@example.org", "B@example.org"], message_id="<run-7@contoso.com>")
+    parts = split_per_recipient(message, IDENTITY)
+    assert [[a.email for a in p.to] for p in parts] == [["a@example.org"], ["B@example.org"]]
+    reversed_parts = split_per_recipient(replace_to(message, ["B@example.org", "a@example.org"]), IDENTITY)
+    assert {p.message_id for p in parts} == {p.message_id for p in reversed_parts}
+    assert len({p.message_id for p in parts}) == 2 and message.message_id not in {p.message_id for p in parts}
+
+
+def test_separate_messages_refuse_bcc_naming_the_field() -> None:
+    with pytest.raises(MessageValidationError) as caught:
+        split_per_recipient(note(bcc="audit@contoso.com"), IDENTITY)
+    assert caught.value.field == "bcc"
+
+
+def replace_to(message: OutgoingMessage, to: list[str]) -> OutgoingMessage:
+    return OutgoingMessage.create(to=to, subject=message.subject, text="All good.", message_id=message.message_id)
+
+
+# -- sending rate ------------------------------------------------------------------------------------------
+
+
+async def test_no_window_ever_holds_more_sends_than_the_limit() -> None:
+    rate = SendingRate(3, window_s=0.2)
+    finished: list[float] = []
+    for _ in range(8):
+        async with rate.slot():
+            await asyncio.sleep(0.01)
+        finished.append(time.monotonic())
+    assert all(later - earlier >= 0.2 for earlier, later in zip(finished, finished[3:], strict=False))
+    assert finished[-1] - finished[0] < 0.2 * 3 + 0.2  # and it does not wait longer than it must
+
+
+async def test_concurrent_senders_share_the_limit() -> None:
+    rate = SendingRate(2, window_s=0.2)
+    finished: list[float] = []
+
+    async def one() -> None:
+        async with rate.slot():
+            await asyncio.sleep(0.01)
+        finished.append(time.monotonic())
+
+    await asyncio.gather(*(one() for _ in range(6)))
+    finished.sort()
+    assert all(later - earlier >= 0.2 for earlier, later in zip(finished, finished[2:], strict=False))
+
+
+async def test_slow_down_holds_the_next_send() -> None:
+    rate = SendingRate(30)
+    rate.slow_down(0.2)
+    started = time.monotonic()
+    async with rate.slot():
+        pass
+    assert time.monotonic() - started >= 0.19
+
+
+def test_the_daily_recipient_budget_warns_once_near_it_and_again_beyond_it(caplog: pytest.LogCaptureFixture) -> None:
+    rate = SendingRate(30)
+    rate.count_recipients(DAILY_RECIPIENT_LIMIT // 2, "airflow@contoso.com")
+    assert caplog.records == []
+    rate.count_recipients(DAILY_RECIPIENT_LIMIT * 3 // 10, "airflow@contoso.com")
+    rate.count_recipients(1, "airflow@contoso.com")
+    assert len(caplog.records) == 1 and "8000 recipients in the last 24 hours" in caplog.text
+    rate.count_recipients(DAILY_RECIPIENT_LIMIT, "airflow@contoso.com")
+    assert len(caplog.records) == 2 and "5.1.90" in caplog.records[-1].getMessage()
+
+
+def test_one_rate_per_server_and_mailbox_set_by_the_latest_settings() -> None:
+    first = sending_rate("smtp.office365.com", "Airflow@Contoso.com", 30)
+    again = sending_rate("SMTP.office365.com", "airflow@contoso.com", 10, 30.0)
+    assert first is again and (again.limit, again.window_s) == (10, 30.0)
+    assert sending_rate("smtp.office365.com", "reports@contoso.com", 30) is not first
+
+
+# -- alternate server --------------------------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_only_smtp_connections_with_an_alternate_fail_over(m365_sandbox: Sandbox) -> None:
+    assert not isinstance(Mailer(settings_for(m365_sandbox, "smtp_basic")).transport, FailoverTransport)
+    with_alternate = settings_for(m365_sandbox, "smtp_basic", alternate_host="127.0.0.1")
+    assert isinstance(Mailer(with_alternate).transport, FailoverTransport)
+
+
+async def test_when_both_servers_are_out_of_reach_the_error_says_so(
+    m365_sandbox: Sandbox, free_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(m365_sandbox, "smtp_basic", port=free_port, alternate_host="127.0.0.1",
+                            alternate_port=closed_port(), timeout=2)
+    with pytest.raises(ServerUnreachableError):
+        await Mailer(settings, max_attempts=2).send(note(), resolve_identity(settings))
+    assert "sending through the alternate" in caplog.text
+    assert m365_sandbox.messages() == []
 
 
 @pytest.mark.parametrize("kind", list(TransportKind))

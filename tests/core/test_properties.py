@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import re
+from dataclasses import replace
 from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from airflow_provider_m365mail.core.addresses import ENCODED_WORD, Address, parse_address, parse_address_list
 from airflow_provider_m365mail.core.errors import MessageValidationError, parse_enhanced_status
 from airflow_provider_m365mail.core.identity import SenderIdentity
+from airflow_provider_m365mail.core.mailer import split_per_recipient, split_recipients
 from airflow_provider_m365mail.core.message import OutgoingMessage, build_mime
 
 EXAMPLES = settings(max_examples=150, deadline=None)
@@ -140,3 +142,58 @@ def test_formatted_address_lists_parse_back(to: list[Address], separator: str) -
 )
 def test_enhanced_status_is_found_after_the_reply_code(code: str, status: str, tail: str) -> None:
     assert parse_enhanced_status(f"{code} {status} {tail}") == status
+
+
+@EXAMPLES
+@given(
+    author=addresses,
+    sender=addresses,
+    reply_to=st.lists(addresses, min_size=1, max_size=3, unique_by=lambda a: a.email),
+    subject=header_text,
+)
+def test_sender_and_reply_to_parse_back_to_the_same_values(
+    author: Address, sender: Address, reply_to: list[Address], subject: str
+) -> None:
+    author, sender = parse_address(author, field="from_email"), parse_address(sender, field="on_behalf_of")
+    reply_to = [parse_address(a, field="reply_to") for a in reply_to]  # as resolve_identity reads them
+    identity = SenderIdentity(sender.email, author, sender=sender, reply_to=tuple(reply_to))
+    raw = build_mime(OutgoingMessage.create(to="a@contoso.com", subject=subject, text="body"), identity).as_bytes()
+    parsed = parse(raw)
+    assert_mailboxes(raw, parsed, "From", [author])
+    assert_mailboxes(raw, parsed, "Sender", [sender])
+    assert_mailboxes(raw, parsed, "Reply-To", reply_to)
+    assert parsed["Subject"] == same_text(subject)
+    assert {k.lower() for k in parsed} >= {"from", "sender", "reply-to"}
+    assert len(parsed.get_all("Sender") or []) == len(parsed.get_all("From") or []) == 1
+
+
+@settings(max_examples=60, deadline=None)  # each example builds and parses up to 18 messages
+@given(
+    to=st.lists(emails, min_size=1, max_size=12, unique_by=str.lower),
+    cc=st.lists(emails, max_size=6, unique_by=str.lower),
+    limit=st.integers(min_value=1, max_value=8),
+    subject=header_text,
+)
+def test_batches_and_separate_messages_reach_each_recipient_once_under_stable_ids(
+    to: list[str], cc: list[str], limit: int, subject: str
+) -> None:
+    cc = [a for a in cc if a.lower() not in {t.lower() for t in to}]
+    identity = SenderIdentity(None, Address("reports@contoso.com"))
+    message = OutgoingMessage.create(to=to, cc=cc or None, subject=subject, text="body",
+                                     message_id="<run-1@contoso.com>")
+    batches = split_recipients(message, identity, limit)
+    separate = split_per_recipient(replace(message, cc=()), identity)
+    for parts, expected in ((batches, to + cc), (separate, to)):
+        assert [a.email for p in parts for a in p.recipients()] == expected
+        ids = [p.message_id for p in parts]
+        assert len(set(ids)) == len(ids)
+        for part in parts:
+            parsed = parse(build_mime(part, identity).as_bytes())
+            assert parsed["Message-ID"] == part.message_id
+            assert parsed["Subject"] == same_text(subject)
+            for header in ("To", "Cc"):
+                shown = [a.addr_spec for a in parsed[header].addresses] if header in parsed else []
+                assert shown == [a.email for a in getattr(part, header.lower())]
+    assert [p.message_id for p in split_recipients(message, identity, limit)] == [p.message_id for p in batches]
+    reordered = split_per_recipient(replace(message, cc=(), to=message.to[::-1]), identity)
+    assert sorted(str(p.message_id) for p in reordered) == sorted(str(p.message_id) for p in separate)

@@ -76,6 +76,7 @@ def test_grants_take_effect_after_their_delay_and_can_be_revoked(m365_sandbox: S
     ({"target": "imap", "kind": "reply"}, "target"),
     ({"target": "graph", "kind": "explode"}, "kind"),
     ({"target": "graph", "kind": "drop_mid_data"}, "kind"),
+    ({"target": "smtp", "kind": "lose_answer"}, "kind"),
     ({"target": "smtp", "kind": "reply", "stage": "helo"}, "stage"),
     ({"target": "graph", "kind": "reply", "code": "429"}, "code"),
     ({"target": "graph", "kind": "reply", "count": 0}, "count"),

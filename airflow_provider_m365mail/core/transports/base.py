@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from airflow_provider_m365mail.core.errors import M365MailError
@@ -25,6 +25,7 @@ class SendResult:
     refused: Mapping[str, tuple[int, str]]  # address -> (reply code, reply text), for partly refused messages
     reply: str
     transport: str
+    already_sent: bool = False  # found in Sent Items from an earlier try, so not submitted again
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,12 @@ class Transport(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+@runtime_checkable
+class SentItemsLookup(Protocol):
+    """A transport that can tell whether a message with a given Message-ID was already sent (Graph)."""
+
+    async def find_sent(self, message_id: str, identity: SenderIdentity) -> bool | None:
+        """Return True if the sending mailbox's Sent Items hold ``message_id``, None when it cannot tell."""
+        ...

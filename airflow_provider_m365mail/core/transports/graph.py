@@ -237,6 +237,34 @@ class GraphTransport:
             transport=self.name,
         )
 
+    async def find_sent(self, message_id: str, identity: SenderIdentity) -> bool | None:
+        """Tell whether the sending mailbox's Sent Items hold ``message_id`` (an earlier try sent it).
+
+        Needs Mail.Read or Mail.ReadWrite; without it (403), or on any other failure, return None so the caller
+        sends. A message sent with ``save_to_sent_items`` false cannot be found.
+        """
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from msgraph.generated.users.item.mail_folders.item.messages.messages_request_builder import (
+            MessagesRequestBuilder,
+        )
+
+        mailbox = acting_mailbox(self._settings, identity)
+        escaped = message_id.replace("'", "''")
+        query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
+            filter=f"internetMessageId eq '{escaped}'", select=["id"], top=1
+        )
+        async with self, mailbox_slot(self._slot_key(mailbox)):
+            folder = self._user(mailbox).mail_folders.by_mail_folder_id("sentitems")
+            try:
+                found = await self._request(
+                    "looking the message up in Sent Items",
+                    lambda: folder.messages.get(RequestConfiguration(query_parameters=query)),
+                )
+            except M365MailError as exc:
+                log.info("cannot look %s up in Sent Items, so it is sent: %s", message_id, exc)
+                return None
+        return bool(found is not None and found.value)
+
     async def check(self) -> CheckResult:
         """Get a token and probe sendMail with a message without recipients, which Graph refuses; send nothing.
 
