@@ -10,6 +10,9 @@ from airflow_provider_m365mail.connection_fields import CONN_TYPE, conn_fields, 
 PACKAGE_NAME = "airflow-provider-m365mail"
 INTEGRATION = "Microsoft 365 Mail"
 HOOK_CLASS = "airflow_provider_m365mail.hooks.m365mail.M365MailHook"
+CLI_COMMANDS = "airflow_provider_m365mail.cli.main.airflow_cli_commands"
+NOTIFIER_CLASS = "airflow_provider_m365mail.notifications.m365mail.M365EmailNotifier"
+EMAIL_BACKEND = "airflow_provider_m365mail.email_backend.send_email"
 MICROSOFT_GUIDE = (
     "https://learn.microsoft.com/en-us/exchange/mail-flow-best-practices/"
     "how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365"
@@ -24,7 +27,7 @@ def _versions() -> list[str]:
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Return the provider's description: its connection type (with the form), hook and operator."""
+    """Return the provider's description: its connection type (with the form) and every component it adds."""
     return {
         "package-name": PACKAGE_NAME,
         "name": INTEGRATION,
@@ -44,6 +47,14 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_m365mail.operators.m365mail"]},
         ],
+        "sensors": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_m365mail.sensors.send_as"]},
+        ],
+        "triggers": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_m365mail.triggers.send_as"]},
+        ],
+        "notifications": [NOTIFIER_CLASS],
+        "email-backends": [EMAIL_BACKEND],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,
@@ -53,4 +64,5 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": ui_field_behaviour(),
             }
         ],
+        "cli": [CLI_COMMANDS],
     }

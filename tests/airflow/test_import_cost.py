@@ -16,10 +16,22 @@ HEAVY = ("msal", "msgraph", "kiota_abstractions", "kiota_http", "aiosmtplib")
     [
         "import airflow_provider_m365mail.operators.m365mail",
         "import airflow_provider_m365mail.hooks.m365mail",
+        "import airflow_provider_m365mail.sensors.send_as",
+        "import airflow_provider_m365mail.triggers.send_as",
         "import runpy, airflow_provider_m365mail.example_dags as d; "
         "runpy.run_path(d.__path__[0] + '/example_m365mail_send.py')",
+        "import runpy, airflow_provider_m365mail.example_dags as d; "
+        "runpy.run_path(d.__path__[0] + '/example_m365mail_send_as_sensor.py')",
+        "import airflow_provider_m365mail.notifications.m365mail",
+        "import airflow_provider_m365mail.email_backend",
+        "import runpy, airflow_provider_m365mail.example_dags as d; "
+        "runpy.run_path(d.__path__[0] + '/example_m365mail_notifier.py')",
+        "import airflow_provider_m365mail.airflow_compat",
     ],
-    ids=["operator", "hook", "example_dag"],
+    ids=[
+        "operator", "hook", "sensor", "trigger", "example_dag", "example_sensor_dag", "notifier", "email_backend",
+        "example_notifier_dag", "airflow_compat",
+    ],
 )
 def test_importing_loads_no_heavy_client_library(statement: str) -> None:
     code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
