@@ -11,9 +11,13 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, chain
 
+from airflow_provider_m365mail.airflow_compat import AIRFLOW_VERSION
 from airflow_provider_m365mail.sensors.send_as import SendAsPermissionSensor
 
 SMTP, GRAPH = "m365mail_smtp_oauth2", "m365mail_graph"
+# Airflow 3.0's BaseSensorOperator cannot run reschedule mode at all: it subtracts the first reschedule date, which
+# 3.0 hands back as text, from a datetime. There the Send on Behalf sensor pokes instead.
+RESCHEDULE = "reschedule" if AIRFLOW_VERSION >= (3, 1) else "poke"
 
 with DAG(
     dag_id="m365mail_send_as_sensors",
@@ -37,7 +41,7 @@ with DAG(
         ),
         SendAsPermissionSensor(
             task_id="smtp_reschedule", conn_id=SMTP, mailbox="data-team@contoso.com", permission="send_on_behalf",
-            timeout=120, mode="reschedule",
+            timeout=120, mode=RESCHEDULE,
         ),
         SendAsPermissionSensor(task_id="smtp_never", conn_id=SMTP, mailbox="alice@contoso.com", timeout=4),
         SendAsPermissionSensor(
