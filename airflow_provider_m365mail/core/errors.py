@@ -9,6 +9,7 @@
     ├── TransientSendError         .retry_after; retrying later can succeed
     │   ├── ThrottledError         a rate or concurrency limit was hit
     │   └── ServerUnreachableError the server could not be reached at all (an alternate server may help)
+    │       └── HostNotFoundError  its name does not resolve (most often a typo in the host)
     └── PermanentSendError         retrying the same request fails the same way
         ├── AuthenticationError    credentials, token or consent refused
         ├── SendAsDeniedError      the account may not send as / on behalf of the From address (yet)
@@ -32,6 +33,7 @@ __all__ = [
     "KNOWN_REPLIES",
     "AuthenticationError",
     "ConfigurationError",
+    "HostNotFoundError",
     "KnownReply",
     "M365MailError",
     "MessageValidationError",
@@ -144,6 +146,14 @@ class ServerUnreachableError(TransientSendError):
 
     Unlike other transient errors it says the server itself is out of reach, so sending through the connection's
     alternate server is worth trying.
+    """
+
+
+class HostNotFoundError(ServerUnreachableError):
+    """The server's name does not exist in DNS (not a lookup that timed out); nothing was sent.
+
+    Still retried and failed over like any unreachable server, since a record can come back; but something that
+    waits for a long time, such as ``SendAsPermissionSensor``, fails at once instead: it is most often a typo.
     """
 
 

@@ -27,6 +27,7 @@ from enum import Enum
 
 from airflow_provider_m365mail.core.errors import (
     ConfigurationError,
+    HostNotFoundError,
     M365MailError,
     SendAsDeniedError,
     TransientSendError,
@@ -155,10 +156,13 @@ async def preload_transport(settings: MailSettings) -> None:
 
 
 def classify(error: M365MailError) -> ProbeVerdict:
-    """Map a failed probe to a verdict: missing grants wait, transient errors wait, anything else fails."""
+    """Map a failed probe to a verdict: missing grants wait, transient errors wait, anything else fails.
+
+    A host name that does not exist counts as a wrong setting: waiting an hour on a typo helps nobody.
+    """
     if isinstance(error, SendAsDeniedError):
         return ProbeVerdict.NOT_YET
-    if isinstance(error, TransientSendError):
+    if isinstance(error, TransientSendError) and not isinstance(error, HostNotFoundError):
         return ProbeVerdict.TRANSIENT
     return ProbeVerdict.FAILED
 

@@ -7,7 +7,13 @@ from dataclasses import replace
 import pytest
 from connection_settings import settings_for
 
-from airflow_provider_m365mail.core.errors import AuthenticationError, ConfigurationError, SendAsDeniedError
+from airflow_provider_m365mail.core.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    HostNotFoundError,
+    SendAsDeniedError,
+    ServerUnreachableError,
+)
 from airflow_provider_m365mail.core.probe import (
     PROBE_HEADER,
     PROBE_SUBJECT,
@@ -146,6 +152,25 @@ async def test_a_dropped_session_is_transient(m365_sandbox: Sandbox) -> None:
 
     assert (outcome.verdict, outcome.method) == (ProbeVerdict.TRANSIENT, "envelope")
     assert outcome.error is not None and outcome.error.code == "421"
+
+
+async def test_a_host_that_does_not_exist_fails_at_once(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "smtp_basic", host="smtp.contoso-typo.invalid", **ALLOW)
+
+    outcome = await probe_send_as(settings, probe_identity(settings, MAILBOX))
+
+    assert outcome.verdict is ProbeVerdict.FAILED
+    assert isinstance(outcome.error, HostNotFoundError)
+    assert "smtp.contoso-typo.invalid" in outcome.detail and "check the host field" in outcome.detail
+
+
+async def test_a_server_that_refuses_connections_is_transient(m365_sandbox: Sandbox, free_port: int) -> None:
+    settings = settings_for(m365_sandbox, "smtp_basic", port=free_port, **ALLOW)
+
+    outcome = await probe_send_as(settings, probe_identity(settings, MAILBOX))
+
+    assert outcome.verdict is ProbeVerdict.TRANSIENT
+    assert isinstance(outcome.error, ServerUnreachableError) and not isinstance(outcome.error, HostNotFoundError)
 
 
 @pytest.mark.sandbox(faults=[{"target": "graph", "kind": "reply", "code": 503}])

@@ -14,6 +14,7 @@ message content left out, for ``m365mail send-test`` and SMTP logs that Microsof
 from __future__ import annotations
 
 import functools
+import socket
 import ssl
 from collections.abc import Callable
 from types import TracebackType
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow_provider_m365mail.core.errors import (
     AuthenticationError,
     ConfigurationError,
+    HostNotFoundError,
     M365MailError,
     PermanentSendError,
     ServerUnreachableError,
@@ -366,6 +368,10 @@ def _translators() -> dict[type[BaseException], Translator]:
 def _connect_error(exc: Any, stage: Stage) -> M365MailError:
     if isinstance(exc.__cause__, ssl.SSLError):
         return _tls_error(exc.__cause__, stage)
+    if isinstance(exc.__cause__, socket.gaierror) and exc.__cause__.errno == socket.EAI_NONAME:
+        return HostNotFoundError(
+            f"cannot connect: {exc.message}", hint="the host name does not exist in DNS: check the host field"
+        )
     return ServerUnreachableError(
         f"cannot connect: {exc.message}",
         hint="check host and port, that the server is up and that no firewall blocks the port (m365mail doctor "
