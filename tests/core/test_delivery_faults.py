@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from connection_settings import settings_for
+from tcp_pipe import pipe
 
 from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.mailer import Mailer, partial_refusal
@@ -231,16 +232,6 @@ async def test_without_mail_read_the_lookup_is_refused_and_the_message_is_sent(
 async def forwarding(port: int, to_host: str, to_port: int) -> AsyncIterator[list[int]]:
     """Listen on ``port`` and pipe each connection to ``to_host:to_port``; yield the list of connections made."""
     connections: list[int] = []
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
 
     async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         connections.append(1)

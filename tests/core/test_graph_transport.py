@@ -20,6 +20,7 @@ import httpx
 import pytest
 from aiohttp import web
 from connection_settings import settings_for
+from tcp_pipe import pipe
 
 from airflow_provider_m365mail.core.addresses import Address
 from airflow_provider_m365mail.core.errors import (
@@ -369,17 +370,6 @@ class ConnectProxy:
     tunnels: list[str] = field(default_factory=list)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
-
-
 @pytest.fixture
 async def connect_proxy() -> AsyncIterator[ConnectProxy]:
     proxy = ConnectProxy()
@@ -395,7 +385,7 @@ async def connect_proxy() -> AsyncIterator[ConnectProxy]:
         host, _, port = target.rpartition(":")
         upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     proxy.port = server.sockets[0].getsockname()[1]
