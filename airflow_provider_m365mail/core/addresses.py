@@ -11,11 +11,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email import errors as email_errors
-from email import headerregistry, policy
+from email import headerregistry
+from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
 
 from airflow_provider_m365mail.core.errors import MessageValidationError, ValidationError
+from airflow_provider_m365mail.core.header_registry import HEADER_FACTORY
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
@@ -90,7 +92,7 @@ def parse_address(
     if not text:
         raise error(field, "the address is empty")
     try:
-        parsed = policy.default.header_factory("to", text).addresses
+        parsed = cast(headerregistry.AddressHeader, HEADER_FACTORY("to", text)).addresses
     except (email_errors.HeaderParseError, ValueError, IndexError):
         parsed = ()
     if len(parsed) != 1 or not parsed[0].addr_spec or parsed[0].addr_spec == "<>":

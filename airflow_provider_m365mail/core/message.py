@@ -27,13 +27,14 @@ from airflow_provider_m365mail.core.addresses import (
     refuse_line_breaks,
 )
 from airflow_provider_m365mail.core.errors import MessageValidationError
+from airflow_provider_m365mail.core.header_registry import HEADER_FACTORY
 from airflow_provider_m365mail.core.mime_headers import address_header, text_header
 
 if TYPE_CHECKING:
     from airflow_provider_m365mail.core.identity import SenderIdentity
 
 # policy.SMTP with 7-bit bodies: any server (no 8BITMIME needed) and Graph's MIME upload take it unchanged.
-MIME_POLICY = policy.SMTP.clone(cte_type="7bit")
+MIME_POLICY = policy.SMTP.clone(cte_type="7bit", header_factory=HEADER_FACTORY)
 IMPORTANCE_HEADERS = {"high": ("High", "1"), "low": ("Low", "5")}
 RESERVED_HEADERS = frozenset(
     {"from", "to", "cc", "bcc", "sender", "reply-to", "message-id", "date", "subject", "mime-version",
