@@ -298,6 +298,28 @@ def classify_smtp_reply(code: int, message: str, *, stage: str) -> M365MailError
 
 def classify_refused_recipients(refused: Mapping[str, tuple[int, str]]) -> RecipientsRefusedError:
     """Describe a message whose every recipient was refused, with the hint of the first known refusal."""
+    listing, details = _refusals(refused)
+    return RecipientsRefusedError(f"SMTP server refused every recipient ({listing})", refused=refused, **details)
+
+
+def classify_partial_refusal(
+    refused: Mapping[str, tuple[int, str]], accepted: Sequence[str]
+) -> RecipientsPartlyRefusedError:
+    """Describe messages that reached ``accepted`` but not ``refused`` (address -> (code, reply))."""
+    listing, details = _refusals(refused)
+    return RecipientsPartlyRefusedError(
+        f"SMTP server refused {len(refused)} recipient(s) ({listing}); {len(accepted)} other(s) got the message",
+        refused=refused,
+        accepted=accepted,
+        **details,
+    )
+
+
+def _refusals(refused: Mapping[str, tuple[int, str]]) -> tuple[str, dict[str, str | None]]:
+    """Return the refusals listed one per address, and the code, status and hint the error carries.
+
+    The code and status are the first refusal's; the hint is that of the first refusal the catalogue knows.
+    """
     hint = None
     for reply_code, reply in refused.values():
         entry = find_known_reply(ReplySource.SMTP, code=str(reply_code), text=reply)
@@ -306,29 +328,12 @@ def classify_refused_recipients(refused: Mapping[str, tuple[int, str]]) -> Recip
             break
     first_code, first_reply = next(iter(refused.values()), (0, ""))
     listing = "; ".join(f"{address}: {code} {_shorten(reply)}" for address, (code, reply) in refused.items())
-    return RecipientsRefusedError(
-        f"SMTP server refused every recipient ({listing})",
-        refused=refused,
-        code=str(first_code) if first_code else None,
-        enhanced_status=parse_enhanced_status(first_reply),
-        hint=hint,
-    )
-
-
-def classify_partial_refusal(
-    refused: Mapping[str, tuple[int, str]], accepted: Sequence[str]
-) -> RecipientsPartlyRefusedError:
-    """Describe messages that reached ``accepted`` but not ``refused`` (address -> (code, reply))."""
-    everyone = classify_refused_recipients(refused)
-    listing = "; ".join(f"{address}: {code} {_shorten(reply)}" for address, (code, reply) in refused.items())
-    return RecipientsPartlyRefusedError(
-        f"SMTP server refused {len(refused)} recipient(s) ({listing}); {len(accepted)} other(s) got the message",
-        refused=refused,
-        accepted=accepted,
-        code=everyone.code,
-        enhanced_status=everyone.enhanced_status,
-        hint=everyone.hint,
-    )
+    details = {
+        "code": str(first_code) if first_code else None,
+        "enhanced_status": parse_enhanced_status(first_reply),
+        "hint": hint,
+    }
+    return listing, details
 
 
 def classify_graph_error(
