@@ -82,12 +82,12 @@ def settings_from_json(text: str) -> MailSettings:
     extra = conn.get("extra") or {}
     if isinstance(extra, str):
         extra = json.loads(extra)
-    return MailSettings.from_connection_fields(
+    return MailSettings.from_airflow_connection(
         host=conn.get("host"),
         port=conn.get("port"),
         login=conn.get("login"),
         password=conn.get("password"),
-        extra={key: value for key, value in extra.items() if value not in (None, "")},
+        extra=extra,
     )
 
 

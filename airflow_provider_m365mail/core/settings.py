@@ -103,6 +103,28 @@ class MailSettings:
         )
         return cls(**values)
 
+    @classmethod
+    def from_airflow_connection(
+        cls,
+        *,
+        host: str | None,
+        port: int | None,
+        login: str | None,
+        password: str | None,
+        extra: Mapping[str, Any],
+    ) -> MailSettings:
+        """Validate a connection as Airflow stores it, where an extra left empty in the form (null or "") is unset.
+
+        Dropping those first keeps a field the form no longer offers, left empty, from counting as unknown.
+        """
+        return cls.from_connection_fields(
+            host=host,
+            port=port,
+            login=login,
+            password=password,
+            extra={key: value for key, value in extra.items() if value not in (None, "")},
+        )
+
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value present, for log redaction."""

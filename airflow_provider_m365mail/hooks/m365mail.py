@@ -117,14 +117,12 @@ class M365MailHook(BaseHook):
     def _parse(connection: Any) -> MailSettings:
         from airflow_provider_m365mail.core.settings import MailSettings
 
-        # The connection form stores fields left empty as null or "": they mean "use the default".
-        extra = {key: value for key, value in connection.extra_dejson.items() if value not in (None, "")}
-        return MailSettings.from_connection_fields(
-            host=connection.host or None,
+        return MailSettings.from_airflow_connection(
+            host=connection.host,
             port=connection.port,
-            login=connection.login or None,
-            password=connection.password or None,
-            extra=extra,
+            login=connection.login,
+            password=connection.password,
+            extra=connection.extra_dejson,
         )
 
     def derive_message_id(
