@@ -58,7 +58,7 @@ def send_email(  # noqa: PLR0917 - Airflow calls email backends with positional 
     headers = {name: str(value) for name, value in (custom_headers or {}).items()}
     if dryrun:
         from airflow_provider_m365mail.core.identity import resolve_identity
-        from airflow_provider_m365mail.core.message import OutgoingMessage
+        from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 
         # Raise what a send would raise before any network I/O, and stop there.
         resolve_identity(hook.get_settings(), from_email=sender)

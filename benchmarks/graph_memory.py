@@ -51,9 +51,9 @@ def _reset_peak() -> int:
 
 def _measure_ours(settings_file: Path, attachment: Path) -> dict[str, Any]:
     from airflow_provider_m365mail.core.identity import resolve_identity
-    from airflow_provider_m365mail.core.message import Attachment, OutgoingMessage
+    from airflow_provider_m365mail.core.message.outgoing import Attachment, OutgoingMessage
     from airflow_provider_m365mail.core.settings import MailSettings
-    from airflow_provider_m365mail.core.transports.graph import GraphTransport
+    from airflow_provider_m365mail.core.transports.graph.transport import GraphTransport
 
     conn = json.loads(settings_file.read_text())["airflow_connections"]["graph"]
     settings = MailSettings.from_connection_fields(

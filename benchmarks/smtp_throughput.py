@@ -59,9 +59,9 @@ def _configure(settings: dict[str, Any]) -> None:
 
 
 def ours_bulk(n: int) -> None:
+    from airflow_provider_m365mail.core.delivery.mailer import Mailer
     from airflow_provider_m365mail.core.identity import resolve_identity
-    from airflow_provider_m365mail.core.mailer import Mailer
-    from airflow_provider_m365mail.core.message import OutgoingMessage
+    from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
     from airflow_provider_m365mail.hooks.m365mail import M365MailHook
 
     settings = M365MailHook(OURS_CONN).get_settings()

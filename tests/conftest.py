@@ -63,8 +63,8 @@ def free_port() -> int:
 def _fresh_delivery_state() -> None:
     """Start every test with no messages counted against a mailbox's rate (the sandbox forgets its own too) and no
     server remembered as unreachable."""
-    from airflow_provider_m365mail.core.failover import forget_unreachable_servers
-    from airflow_provider_m365mail.core.rate_limit import forget_sending_rates
+    from airflow_provider_m365mail.core.delivery.pacing import forget_sending_rates
+    from airflow_provider_m365mail.core.transports.failover import forget_unreachable_servers
 
     forget_sending_rates()
     forget_unreachable_servers()

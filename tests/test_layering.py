@@ -52,3 +52,27 @@ def test_sandbox_imports_neither_airflow_nor_the_core(path: Path) -> None:
 def test_the_layering_check_sees_relative_imports() -> None:
     sample = PACKAGE / "sandbox" / "state.py"
     assert "airflow_provider_m365mail.sandbox.config" in imported_modules(sample)
+
+
+@pytest.mark.parametrize("path", files_under("core/transports"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_transports_import_neither_the_doctor_nor_the_delivery_policy(path: Path) -> None:
+    above = ("airflow_provider_m365mail.core.doctor", "airflow_provider_m365mail.core.delivery")
+    offending = {m for m in imported_modules(path) if m.startswith(above)}
+    assert not offending, f"{path.name} imports {offending}: transports sit below the doctor and the Mailer"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_over_400_lines(path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 400, f"{path.relative_to(PACKAGE)} has {lines} lines: split it by concern"
+
+
+def test_core_keeps_few_modules_at_its_top_and_documents_each_subpackage() -> None:
+    core = PACKAGE / "core"
+    top = sorted(p.name for p in core.glob("*.py"))
+    assert len(top) <= 6, f"core/ holds {top} directly: move a module into the subpackage it belongs to"
+    subpackages = sorted(p.parent for p in core.glob("*/__init__.py"))
+    assert len(subpackages) >= 4
+    for package in subpackages:
+        tree = ast.parse((package / "__init__.py").read_text(encoding="utf-8"))
+        assert ast.get_docstring(tree), f"core/{package.name}/__init__.py needs a docstring saying what it holds"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airflow_provider_m365mail.core.diagnostics import Diagnosis
+    from airflow_provider_m365mail.core.doctor.diagnosis import Diagnosis
     from airflow_provider_m365mail.core.settings import MailSettings
 
 DEFAULT_CONN_ID = "m365mail_default"
@@ -116,8 +116,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the checks and print them; return 0 when none failed, 1 otherwise."""
-    from airflow_provider_m365mail.core.diagnostics import DoctorOptions, Nameserver, diagnose
-    from airflow_provider_m365mail.core.runner import run_sync
+    from airflow_provider_m365mail.core.doctor.diagnosis import DoctorOptions, Nameserver, diagnose
+    from airflow_provider_m365mail.core.run_sync import run_sync
 
     options = DoctorOptions(
         nameserver=Nameserver.parse(args.nameserver) if args.nameserver else None,

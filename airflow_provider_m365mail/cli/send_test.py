@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from airflow_provider_m365mail.cli.doctor import add_connection_arguments, settings_loader
 
 if TYPE_CHECKING:
-    from airflow_provider_m365mail.core.message import OutgoingMessage
+    from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 
 TEST_HEADER = "X-M365Mail-Test"
 TEST_SUBJECT = "[m365mail send-test] test message"
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def test_message(to: str) -> OutgoingMessage:
     """Return the test message: subject and an ``X-M365Mail-Test`` header say what it is."""
-    from airflow_provider_m365mail.core.message import OutgoingMessage
+    from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 
     sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     return OutgoingMessage.create(
@@ -48,13 +48,13 @@ def test_message(to: str) -> OutgoingMessage:
 
 def run(args: argparse.Namespace) -> int:
     """Send the test message; return 0 when the server accepted it."""
+    from airflow_provider_m365mail.core.delivery.mailer import Mailer
     from airflow_provider_m365mail.core.errors import M365MailError
+    from airflow_provider_m365mail.core.errors.troubleshooting import anchor_for
     from airflow_provider_m365mail.core.identity import resolve_identity
-    from airflow_provider_m365mail.core.mailer import Mailer
-    from airflow_provider_m365mail.core.runner import run_sync
-    from airflow_provider_m365mail.core.settings import Transport
-    from airflow_provider_m365mail.core.transports.smtp import SmtpTransport
-    from airflow_provider_m365mail.core.troubleshooting import anchor_for
+    from airflow_provider_m365mail.core.run_sync import run_sync
+    from airflow_provider_m365mail.core.settings import TransportKind
+    from airflow_provider_m365mail.core.transports import make_transport
 
     transcript = Transcript()
     try:
@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         identity = resolve_identity(settings, from_email=args.from_email)
         message = test_message(args.to)
-        smtp = settings.transport is Transport.SMTP
-        transport = SmtpTransport(settings, transcript=transcript.show) if smtp else None
+        smtp = settings.transport is TransportKind.SMTP
+        transport = make_transport(settings, transcript=transcript.show)
         where = f"{settings.host}:{settings.port}" if smtp else settings.graph_endpoint
         print(f"Sending a test message from {identity.from_address.email} to {args.to} over "
               f"{settings.transport.value} ({where}):", flush=True)

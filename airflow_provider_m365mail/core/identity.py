@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from airflow_provider_m365mail.core.addresses import (
+from airflow_provider_m365mail.core.errors import ConfigurationError, MessageValidationError
+from airflow_provider_m365mail.core.message.addresses import (
     Address,
     matches_allow_list,
     parse_address,
     parse_address_list,
 )
-from airflow_provider_m365mail.core.errors import ConfigurationError, MessageValidationError
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings
 
 

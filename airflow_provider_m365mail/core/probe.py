@@ -33,16 +33,16 @@ from airflow_provider_m365mail.core.errors import (
     TransientSendError,
 )
 from airflow_provider_m365mail.core.identity import SenderIdentity, resolve_identity
-from airflow_provider_m365mail.core.message import OutgoingMessage, make_message_id
-from airflow_provider_m365mail.core.settings import AuthType, MailSettings, SmtpMode, Transport
+from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage, make_message_id
+from airflow_provider_m365mail.core.settings import AuthType, MailSettings, SmtpMode, TransportKind
 
 PROBE_HEADER = "X-M365Mail-Probe"
 PROBE_SUBJECT = "[m365mail probe]"
 PERMISSIONS = ("send_as", "send_on_behalf")
 # What a first probe imports, per transport: 0.3-3 s of imports that would otherwise stall the caller's loop.
-_CLIENT_MODULES: dict[Transport, tuple[str, ...]] = {
-    Transport.SMTP: ("msal", "requests", "aiosmtplib", "airflow_provider_m365mail.core.transports.smtp"),
-    Transport.GRAPH: (
+_CLIENT_MODULES: dict[TransportKind, tuple[str, ...]] = {
+    TransportKind.SMTP: ("msal", "requests", "aiosmtplib", "airflow_provider_m365mail.core.transports.smtp.transport"),
+    TransportKind.GRAPH: (
         "msal",
         "requests",
         "httpx",
@@ -54,7 +54,7 @@ _CLIENT_MODULES: dict[Transport, tuple[str, ...]] = {
         "msgraph.generated.users.item.user_item_request_builder",
         "msgraph.generated.users.item.send_mail.send_mail_request_builder",
         "msgraph.generated.users.item.send_mail.send_mail_post_request_body",
-        "airflow_provider_m365mail.core.transports.graph",
+        "airflow_provider_m365mail.core.transports.graph.transport",
     ),
 }
 
@@ -88,7 +88,7 @@ class ProbeOutcome:
 
 def check_probe_settings(settings: MailSettings) -> None:
     """Refuse connections without an authentication account: direct send and relay have no grant to wait for."""
-    if settings.transport is Transport.SMTP and settings.smtp_mode is not SmtpMode.SUBMISSION:
+    if settings.transport is TransportKind.SMTP and settings.smtp_mode is not SmtpMode.SUBMISSION:
         raise ConfigurationError(
             "extra.smtp_mode",
             f"{settings.smtp_mode.value} has no authentication account, so there is no Send As grant to wait for",
@@ -146,7 +146,7 @@ async def preload_transport(settings: MailSettings) -> None:
     def load() -> None:
         for name in _CLIENT_MODULES[settings.transport]:
             importlib.import_module(name)
-        if settings.transport is Transport.GRAPH:
+        if settings.transport is TransportKind.GRAPH:
             from msgraph.generated.models.message import Message
 
             # Parsing a message's JSON imports all ~1,100 Graph model modules on first use (about 2 s).
@@ -180,6 +180,9 @@ async def probe_send_as(
     ``recipient`` receives probe messages (default: the authentication account's mailbox); ``probe_id`` names
     the probe in its header and Message-ID (default: a random one).
     """
+    from airflow_provider_m365mail.core.transports import make_transport
+    from airflow_provider_m365mail.core.transports.base import EnvelopeCheck
+
     mode = ProbeMode(mode)
     method = "envelope" if _probes_envelope(settings, identity, mode) else "message"
     try:
@@ -187,21 +190,13 @@ async def probe_send_as(
         _check_mode(settings, identity, mode)
         to = recipient or default_probe_recipient(settings, identity)
         message = probe_message(identity, to, probe_id or uuid.uuid4().hex)
-        if settings.transport is Transport.GRAPH:
-            from airflow_provider_m365mail.core.transports.graph import GraphTransport
-
-            async with GraphTransport(settings) as graph:
-                result = await graph.send(message, identity)
-            return ProbeOutcome(ProbeVerdict.LIVE, method, f"probe message accepted: {result.reply}")
-        from airflow_provider_m365mail.core.transports.smtp import SmtpTransport
-
-        async with SmtpTransport(settings) as smtp:
-            if method == "envelope":
-                reply = await smtp.check_envelope(identity, to)
+        async with make_transport(settings) as transport:
+            if method == "envelope" and isinstance(transport, EnvelopeCheck):
+                reply = await transport.check_envelope(identity, to)
                 if mode is ProbeMode.ENVELOPE:
                     return ProbeOutcome(ProbeVerdict.LIVE, method, f"MAIL FROM and RCPT TO accepted: {reply}")
                 method = "envelope+message"
-            result = await smtp.send(message, identity)
+            result = await transport.send(message, identity)
         return ProbeOutcome(ProbeVerdict.LIVE, method, f"probe message accepted: {result.reply}")
     except M365MailError as exc:
         return ProbeOutcome(classify(exc), method, str(exc), exc)
@@ -209,13 +204,13 @@ async def probe_send_as(
 
 def _probes_envelope(settings: MailSettings, identity: SenderIdentity, mode: ProbeMode) -> bool:
     # Sending on behalf keeps the authentication account in MAIL FROM: only the header check can tell.
-    return settings.transport is Transport.SMTP and mode is not ProbeMode.MESSAGE and identity.sender is None
+    return settings.transport is TransportKind.SMTP and mode is not ProbeMode.MESSAGE and identity.sender is None
 
 
 def _check_mode(settings: MailSettings, identity: SenderIdentity, mode: ProbeMode) -> None:
     if mode is not ProbeMode.ENVELOPE:
         return
-    if settings.transport is Transport.GRAPH:
+    if settings.transport is TransportKind.GRAPH:
         raise ConfigurationError(
             "probe", "Microsoft Graph has no SMTP envelope to probe", hint="use probe 'auto' or 'message'"
         )

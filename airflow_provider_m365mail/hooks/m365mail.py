@@ -18,8 +18,8 @@ from airflow_provider_m365mail.airflow_compat import BaseHook, amask_secret, mas
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from airflow_provider_m365mail.core.addresses import Address
-    from airflow_provider_m365mail.core.message import Attachment
+    from airflow_provider_m365mail.core.message.addresses import Address
+    from airflow_provider_m365mail.core.message.outgoing import Attachment
     from airflow_provider_m365mail.core.settings import MailSettings
 
     Recipients: TypeAlias = "str | Address | Sequence[str | Address] | None"
@@ -34,7 +34,7 @@ def _blocking(
     """Make the blocking form of an async hook method: read the connection first, then run on a private loop."""
 
     def blocking(hook: M365MailHook, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        from airflow_provider_m365mail.core.runner import run_sync
+        from airflow_provider_m365mail.core.run_sync import run_sync
 
         hook.get_settings()  # the connection is read here, outside the loop, like any other sync hook
         return run_sync(method(hook, *args, **kwargs))
@@ -130,7 +130,7 @@ class M365MailHook(BaseHook):
     ) -> str:
         """Return the Message-ID ``seed`` always maps to, on the domain of the From these arguments give."""
         from airflow_provider_m365mail.core.identity import resolve_identity
-        from airflow_provider_m365mail.core.message import make_message_id
+        from airflow_provider_m365mail.core.message.outgoing import make_message_id
 
         identity = resolve_identity(self.get_settings(), from_email=from_email, on_behalf_of=on_behalf_of)
         return make_message_id(seed, identity.from_address.email.rpartition("@")[2])
@@ -185,9 +185,9 @@ class M365MailHook(BaseHook):
         :param check_sent_items: Graph only: look each Message-ID up in Sent Items first and skip those an
             earlier try sent (needs Mail.Read; without it the message is sent). Use it when retrying a task.
         """
+        from airflow_provider_m365mail.core.delivery.mailer import Mailer, partial_refusal
         from airflow_provider_m365mail.core.identity import resolve_identity
-        from airflow_provider_m365mail.core.mailer import Mailer, partial_refusal
-        from airflow_provider_m365mail.core.message import OutgoingMessage
+        from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 
         settings = await self.aget_settings()
         identity = resolve_identity(settings, from_email=from_email, on_behalf_of=on_behalf_of, reply_to=reply_to)
@@ -220,8 +220,8 @@ class M365MailHook(BaseHook):
         These are the cheap checks of ``m365mail doctor``: its sign-in check covers the port and TLS in one
         connection, and no MX, SPF or Send As checks run. The first failure is reported with its fix.
         """
-        from airflow_provider_m365mail.core.diagnostics import DoctorOptions, Status, diagnose
-        from airflow_provider_m365mail.core.runner import run_sync
+        from airflow_provider_m365mail.core.doctor.diagnosis import DoctorOptions, Status, diagnose
+        from airflow_provider_m365mail.core.run_sync import run_sync
 
         diagnosis = run_sync(diagnose(self.get_settings, DoctorOptions(network_checks=False, mail_dns=False)))
         failed = [check for check in diagnosis.checks if check.status is Status.FAIL]

@@ -13,7 +13,7 @@ from airflow_provider_m365mail.hooks.m365mail import M365MailHook
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_m365mail.core.message import Attachment
+    from airflow_provider_m365mail.core.message.outgoing import Attachment
 
 
 class M365EmailOperator(BaseOperator):
@@ -143,6 +143,6 @@ class M365EmailOperator(BaseOperator):
         return [self.files] if isinstance(self.files, str) else list(self.files)
 
     def _inline_images(self) -> list[Attachment]:
-        from airflow_provider_m365mail.core.message import Attachment
+        from airflow_provider_m365mail.core.message.outgoing import Attachment
 
         return [Attachment.from_path(path, content_id=cid) for cid, path in self.inline_images.items()]

@@ -126,7 +126,7 @@ class SendAsPermissionSensor(BaseSensorOperator):
         """Probe once; return done with the report when the permission is live, fail when waiting cannot help."""
         from airflow_provider_m365mail.core.errors import ValidationError
         from airflow_provider_m365mail.core.probe import ProbeMode, ProbeVerdict, probe_send_as
-        from airflow_provider_m365mail.core.runner import run_sync
+        from airflow_provider_m365mail.core.run_sync import run_sync
         from airflow_provider_m365mail.triggers.send_as import live_report, utc_iso, utc_now_iso
 
         try:

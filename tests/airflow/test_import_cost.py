@@ -41,4 +41,4 @@ def test_importing_loads_no_heavy_client_library(statement: str) -> None:
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
     assert not heavy, f"{statement!r} imported {heavy[:5]}"
     assert "airflow_provider_m365mail.core.transports" not in loaded
-    assert "airflow_provider_m365mail.core.tokens" not in loaded
+    assert "airflow_provider_m365mail.core.auth.tokens" not in loaded

@@ -74,11 +74,11 @@ def test_form_offers_exactly_the_extras_the_core_accepts() -> None:
 
 
 def test_enumerated_extras_offer_the_core_values() -> None:
-    from airflow_provider_m365mail.core.settings import AuthType, Cloud, Security, SmtpMode, Transport
+    from airflow_provider_m365mail.core.settings import AuthType, Cloud, Security, SmtpMode, TransportKind
 
     fields = connection_fields.conn_fields()
     for key, enum in [
-        ("transport", Transport),
+        ("transport", TransportKind),
         ("smtp_mode", SmtpMode),
         ("security", Security),
         ("auth_type", AuthType),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_m365mail.core.tokens import clear_applications
+from airflow_provider_m365mail.core.auth.tokens import clear_applications
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 # The in-process runs import Airflow: keep it away from ~/airflow.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_m365mail.core.tokens import clear_applications
+from airflow_provider_m365mail.core.auth.tokens import clear_applications
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_m365mail.core.addresses import Address
 from airflow_provider_m365mail.core.errors import ConfigurationError, MessageValidationError
 from airflow_provider_m365mail.core.identity import SenderIdentity, resolve_identity
+from airflow_provider_m365mail.core.message.addresses import Address
 from airflow_provider_m365mail.core.settings import MailSettings
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_m365mail.connection_fields import EXTRA_FIELDS
-from airflow_provider_m365mail.connection_reference import BEGIN, END, render, update
 from airflow_provider_m365mail.core.settings import EXTRA_KEYS
 from airflow_provider_m365mail.get_provider_info import get_provider_info
+from docs_gen.connection_reference import BEGIN, END, render, update
 
 PAGE = Path(__file__).parents[2] / "docs" / "connection.md"
 
@@ -21,7 +21,7 @@ def documented_keys() -> set[str]:
 
 def test_the_committed_page_is_what_the_generator_writes() -> None:
     page = PAGE.read_text(encoding="utf-8")
-    assert update(page) == page, "run: python -m airflow_provider_m365mail.connection_reference docs/connection.md"
+    assert update(page) == page, "run: python -m docs_gen.connection_reference docs/connection.md"
 
 
 def test_every_conn_field_and_extra_key_has_a_row() -> None:

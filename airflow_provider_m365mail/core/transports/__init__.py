@@ -1,26 +1,45 @@
-"""Choose the transport a connection's settings ask for.
+"""Transports: each talks to one kind of server (``smtp/``, ``graph/``); ``make_transport`` is the one way in.
 
-Each transport registers a factory in ``TRANSPORTS`` under its ``settings.Transport`` value.
+``base`` defines the ``Transport`` protocol and its results; ``failover`` wraps a transport with an alternate
+server. Every caller (the ``Mailer``, the Send As probe, the doctor, ``send-test``) builds its transport through
+``make_transport``, so each gets the same fail-over and a new transport is registered in ``TRANSPORTS`` only.
+May import ``core.message``, ``core.settings``, ``core.auth``, ``core.errors`` and ``core.identity``; never the
+doctor or the delivery policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from airflow_provider_m365mail.core.settings import MailSettings
-from airflow_provider_m365mail.core.settings import Transport as TransportKind
-from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Transport
-from airflow_provider_m365mail.core.transports.graph import GraphTransport
-from airflow_provider_m365mail.core.transports.smtp import SmtpTransport
+from airflow_provider_m365mail.core.settings import MailSettings, TransportKind
+from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Transcript, Transport
+from airflow_provider_m365mail.core.transports.failover import DEFAULT_COOL_DOWN_S, FailoverTransport
+from airflow_provider_m365mail.core.transports.graph.transport import GraphTransport
+from airflow_provider_m365mail.core.transports.smtp.transport import SmtpTransport
 
-__all__ = ["TRANSPORTS", "CheckResult", "GraphTransport", "SendResult", "SmtpTransport", "Transport", "make_transport"]
+__all__ = ["TRANSPORTS", "CheckResult", "SendResult", "Transport", "make_transport"]
 
-TRANSPORTS: Mapping[TransportKind, Callable[[MailSettings], Transport]] = {
-    TransportKind.SMTP: SmtpTransport,
-    TransportKind.GRAPH: GraphTransport,
+TransportFactory = Callable[[MailSettings, "Transcript | None"], Transport]
+
+TRANSPORTS: Mapping[TransportKind, TransportFactory] = {
+    TransportKind.SMTP: lambda settings, transcript: SmtpTransport(settings, transcript=transcript),
+    TransportKind.GRAPH: lambda settings, _transcript: GraphTransport(settings),
 }
 
 
-def make_transport(settings: MailSettings) -> Transport:
-    """Return a new transport for ``settings.transport`` (validated by ``MailSettings``)."""
-    return TRANSPORTS[settings.transport](settings)
+def make_transport(
+    settings: MailSettings,
+    *,
+    transcript: Transcript | None = None,
+    failover_cool_down_s: float = DEFAULT_COOL_DOWN_S,
+) -> Transport:
+    """Return a new transport for ``settings.transport``, failing over to ``alternate_host`` when one is set.
+
+    ``transcript`` receives every protocol line of transports that have one (SMTP), credentials redacted.
+    """
+    factory = TRANSPORTS[settings.transport]
+    if settings.alternate_host:
+        return FailoverTransport(
+            settings, lambda s: factory(s, transcript), cool_down_s=failover_cool_down_s
+        )
+    return factory(settings, transcript)

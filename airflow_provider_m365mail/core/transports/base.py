@@ -5,15 +5,19 @@ Policy (identity, batching, retries) lives above, in ``Mailer``; a transport onl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from airflow_provider_m365mail.core.errors import M365MailError
     from airflow_provider_m365mail.core.identity import SenderIdentity
-    from airflow_provider_m365mail.core.message import OutgoingMessage
+    from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
+
+
+Transcript = Callable[[str], None]
+"""Receives each protocol line of a session ("C: EHLO ...", "S: 250 ..."), credentials already redacted."""
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,47 @@ class SentItemsLookup(Protocol):
     async def find_sent(self, message_id: str, identity: SenderIdentity) -> bool | None:
         """Return True if the sending mailbox's Sent Items hold ``message_id``, None when it cannot tell."""
         ...
+
+
+@runtime_checkable
+class EnvelopeCheck(Protocol):
+    """A transport that can ask whether a sender and recipient are accepted without sending anything (SMTP)."""
+
+    async def check_envelope(self, identity: SenderIdentity, recipient: str) -> str:
+        """Send MAIL FROM and RCPT TO, then reset; return the server's reply, raise ``M365MailError`` if refused."""
+        ...
+
+
+_S = TypeVar("_S", bound="Session")
+
+
+class Session:
+    """``async with`` support for transports: the connection stays open until the outermost block ends.
+
+    Blocks may nest (a ``send`` outside any block opens one of its own); leaving the outermost one calls ``close``.
+    """
+
+    _depth = 0
+
+    @property
+    def in_session(self) -> bool:
+        """Tell whether an ``async with`` block is open, so connections are kept for the next message."""
+        return self._depth > 0
+
+    async def __aenter__(self: _S) -> _S:
+        self._depth += 1
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            await self.close()
+
+    async def close(self) -> None:
+        """Close whatever connections the transport holds."""
+        raise NotImplementedError

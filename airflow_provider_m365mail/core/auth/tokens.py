@@ -1,0 +1,275 @@
+"""Get OAuth2 access tokens from Microsoft Entra ID (or a compatible identity provider) through MSAL.
+
+One MSAL ``ConfidentialClientApplication`` is kept per (authority, client id, credential fingerprint, CA bundle,
+proxy) for the whole process, so its in-memory token cache serves every task a worker runs: a token is fetched
+once and reused until MSAL considers it close to expiry (less than 5 minutes left), then refreshed.
+
+MSAL is blocking and imported lazily; every call into it runs in a worker thread (``asyncio.to_thread``).
+
+MSAL also caches *error* responses of the token endpoint (a 400 for 60 s, a 429/5xx for its Retry-After), keyed
+by the request: after fixing a secret in the identity provider, the same application answers with the cached
+failure for up to a minute. ``clear_applications()`` drops every application and its caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_m365mail.core.errors import (
+    MSAL_ERROR_CACHE_S,
+    AuthenticationError,
+    ConfigurationError,
+    M365MailError,
+    TransientSendError,
+    classify_aadsts,
+)
+from airflow_provider_m365mail.core.settings import CLOUDS, AuthType, MailSettings
+from airflow_provider_m365mail.core.settings.private_servers import skip_user_realm_discovery
+
+if TYPE_CHECKING:
+    from msal import ConfidentialClientApplication
+
+log = logging.getLogger(__name__)
+
+#: Authority hosts MSAL knows; any other host (the sandbox, ADFS-like test servers) skips instance discovery.
+MICROSOFT_AUTHORITY_HOSTS = frozenset(
+    {c.authority_host for c in CLOUDS.values()}
+    | {"login.microsoft.com", "login.windows.net", "login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}
+)
+
+_AppKey = tuple[str, str, str, str, str]
+_apps: dict[_AppKey, ConfidentialClientApplication] = {}
+_apps_lock = threading.Lock()
+# One acquisition at a time per (application, scope): concurrent cold starts then make one token request and
+# the others are served from MSAL's cache.
+_acquire_locks: dict[tuple[int, str], threading.Lock] = {}
+
+
+def _acquire_lock(app: ConfidentialClientApplication, scope: str) -> threading.Lock:
+    with _apps_lock:
+        return _acquire_locks.setdefault((id(app), scope), threading.Lock())
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer token and the epoch second at which it stops being valid."""
+
+    token: str = field(repr=False)
+    expires_on: float
+
+    def expires_in(self, now: float | None = None) -> float:
+        """Return the seconds left before expiry (negative once expired)."""
+        return self.expires_on - (time.time() if now is None else now)
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """An app registration's certificate credential, as MSAL takes it (RSA private key + SHA-1 thumbprint)."""
+
+    private_key_pem: str = field(repr=False)
+    thumbprint: str
+
+    def as_msal_credential(self) -> dict[str, str]:
+        """Return the ``client_credential`` dict MSAL signs client assertions with."""
+        return {"private_key": self.private_key_pem, "thumbprint": self.thumbprint}
+
+
+class TokenSource:
+    """Hand out access tokens for the connection's app registration, refreshing them ahead of expiry.
+
+    App-only (``oauth2_app``) uses the client-credentials grant. Delegated (``oauth2_delegated``) first asks
+    MSAL's cache for the signed-in account, then redeems the configured refresh token, else falls back to the
+    resource-owner password grant (which fails under MFA; Microsoft discourages it).
+    """
+
+    def __init__(self, settings: MailSettings) -> None:
+        if not settings.uses_oauth:
+            raise ConfigurationError(
+                "extra.auth_type",
+                f"tokens are only used with oauth2_app or oauth2_delegated, not {settings.auth_type.value}",
+            )
+        if not settings.tenant_id or not settings.client_id:
+            missing = "tenant_id" if not settings.tenant_id else "client_id"
+            raise ConfigurationError(f"extra.{missing}", f"OAuth2 needs the app registration's {missing}")
+        self._settings = settings
+
+    async def get_token(self, scope: str) -> AccessToken:
+        """Return a valid access token for ``scope`` (e.g. ``https://outlook.office365.com/.default``).
+
+        Raises ``AuthenticationError`` (with the AADSTS code and a hint) when the identity provider refuses,
+        ``TransientSendError`` when it cannot be reached or answers 5xx.
+        """
+        started = time.time()
+        result = await asyncio.to_thread(self._acquire_blocking, scope)
+        token = result.get("access_token")
+        if not isinstance(token, str):
+            raise classify_aadsts(result.get("error"), result.get("error_description"), result.get("error_codes"))
+        expires_in = float(result.get("expires_in", 0))
+        log.debug(
+            "access token for %s from %s, valid for %.0f s",
+            scope,
+            result.get("token_source", "identity provider"),
+            expires_in,
+        )
+        return AccessToken(token=token, expires_on=started + expires_in)
+
+    def _acquire_blocking(self, scope: str) -> Mapping[str, Any]:
+        import requests
+        from msal.exceptions import MsalServiceError
+
+        try:
+            app = application_for(self._settings)
+            with _acquire_lock(app, scope):
+                return self._acquire_with(app, [scope])
+        except M365MailError:
+            raise
+        except requests.RequestException as exc:
+            raise TransientSendError(
+                f"the identity provider at {self._settings.authority} could not be reached ({type(exc).__name__})"
+            ) from exc
+        except MsalServiceError as exc:  # an HTTP error without a JSON answer, e.g. a bare 500 or 503
+            raise TransientSendError(
+                f"the identity provider at {self._settings.authority} failed ({exc})",
+                retry_after=MSAL_ERROR_CACHE_S,
+            ) from exc
+
+    def _acquire_with(self, app: ConfidentialClientApplication, scopes: list[str]) -> Mapping[str, Any]:
+        s = self._settings
+        if s.auth_type is AuthType.OAUTH2_APP:
+            result: Mapping[str, Any] = app.acquire_token_for_client(scopes=scopes)
+            return result
+        accounts = app.get_accounts(username=s.username) if s.username else []
+        if accounts:
+            cached = app.acquire_token_silent(scopes, account=accounts[0])
+            if cached and "access_token" in cached:
+                return dict(cached)
+        if s.refresh_token:
+            return dict(app.acquire_token_by_refresh_token(s.refresh_token, scopes))
+        if s.username and s.password:
+            return dict(app.acquire_token_by_username_password(s.username, s.password, scopes))
+        raise ConfigurationError(
+            "extra.refresh_token",
+            "delegated OAuth2 needs a refresh_token extra, or login and password",
+        )
+
+
+def application_for(settings: MailSettings) -> ConfidentialClientApplication:
+    """Return the process-wide MSAL application for these settings, building it on first use.
+
+    Building fetches the tenant's OpenID configuration, so the identity provider must be reachable.
+    """
+    credential, fingerprint = _credential(settings)
+    key: _AppKey = (
+        settings.authority,
+        settings.client_id or "",
+        fingerprint,
+        settings.ca_bundle or "",
+        settings.proxy or "",
+    )
+    with _apps_lock:
+        app = _apps.get(key)
+        if app is None:
+            app = _build_application(settings, credential)
+            _apps[key] = app
+        return app
+
+
+def clear_applications() -> None:
+    """Forget every MSAL application, with its token and error caches (credential rotation, tests)."""
+    with _apps_lock:
+        _apps.clear()
+        _acquire_locks.clear()
+
+
+def load_client_certificate(pem: bytes, *, thumbprint: str | None, field_name: str) -> ClientCertificate:
+    """Read an RSA private key and its certificate from PEM; compute the SHA-1 thumbprint when not given."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            field_name, "no unencrypted PEM private key found", hint="supply the key and certificate in one PEM"
+        ) from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigurationError(field_name, "Entra ID certificate credentials need an RSA key")
+    if not thumbprint:
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+        except ValueError as exc:
+            raise ConfigurationError(
+                field_name,
+                "no certificate found next to the private key",
+                hint="add the certificate to the PEM, or set certificate_thumbprint",
+            ) from exc
+        thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()  # Entra shows SHA-1 thumbprints
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    return ClientCertificate(private_key_pem=key_pem, thumbprint=thumbprint.replace(":", "").upper())
+
+
+def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
+    """Return MSAL's client credential and a fingerprint that identifies it without revealing it."""
+    if settings.certificate_path or settings.certificate_pem:
+        if settings.certificate_pem:
+            pem, field_name = settings.certificate_pem.encode("utf-8"), "extra.certificate_pem"
+        else:
+            assert settings.certificate_path is not None
+            field_name = "extra.certificate_path"
+            try:
+                pem = Path(settings.certificate_path).expanduser().read_bytes()
+            except OSError as exc:
+                raise ConfigurationError(
+                    field_name, f"cannot read {settings.certificate_path}: {exc.strerror}"
+                ) from exc
+        cert = load_client_certificate(pem, thumbprint=settings.certificate_thumbprint, field_name=field_name)
+        return cert.as_msal_credential(), "cert:" + hashlib.sha256(pem).hexdigest()
+    if settings.client_secret:
+        return settings.client_secret, "secret:" + hashlib.sha256(settings.client_secret.encode()).hexdigest()
+    raise ConfigurationError(
+        "extra.client_secret", "OAuth2 needs a client secret or a certificate (certificate_path / certificate_pem)"
+    )
+
+
+def _build_application(settings: MailSettings, credential: str | dict[str, str]) -> ConfidentialClientApplication:
+    import msal
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE and friends would override verify=
+    session.verify = settings.ca_bundle or True
+    if settings.proxy:
+        session.proxies = {"http": settings.proxy, "https": settings.proxy}
+    session.request = functools.partial(session.request, timeout=settings.timeout)  # type: ignore[method-assign]
+
+    microsoft = settings.authority_host.lower() in MICROSOFT_AUTHORITY_HOSTS
+    try:
+        app = msal.ConfidentialClientApplication(
+            settings.client_id,
+            client_credential=credential,
+            authority=settings.authority,
+            http_client=session,
+            validate_authority=microsoft,
+            instance_discovery=None if microsoft else False,
+        )
+    except ValueError as exc:
+        raise AuthenticationError(
+            f"the identity provider does not know tenant {settings.tenant_id!r} at {settings.authority_host}",
+            code="AADSTS90002",
+            hint="check the tenant_id extra and the cloud / authority_host the tenant lives in",
+        ) from exc
+    if not microsoft:
+        skip_user_realm_discovery(app)
+    return app

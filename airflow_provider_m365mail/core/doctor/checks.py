@@ -1,0 +1,390 @@
+"""The doctor's checks, one function each, and what they share (the report type, endpoints, the check plan).
+
+Each check takes the settings, the ``DoctorOptions`` and a ``DnsLookup`` and returns a ``CheckReport``; a check
+may raise ``M365MailError``, which the runner in ``core.diagnostics`` turns into a failure with the error's hint.
+``plan`` lists them in order with the checks each one needs to have passed; the TLS handshake itself lives in
+``core.tls_inspection``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import math
+import socket
+import ssl
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_m365mail.core.auth.tls import make_ssl_context
+from airflow_provider_m365mail.core.doctor.dns import (
+    MICROSOFT_MX_SUFFIX,
+    MICROSOFT_SPF_INCLUDE,
+    DnsLookup,
+    Nameserver,
+)
+from airflow_provider_m365mail.core.doctor.tls_inspection import certificate_summary, tls_handshake
+from airflow_provider_m365mail.core.errors import M365MailError
+from airflow_provider_m365mail.core.errors.troubleshooting import anchor_for
+from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security, SmtpMode, TransportKind
+from airflow_provider_m365mail.core.settings.hosts import is_ip_literal, is_loopback
+
+EXPIRY_WARNING_DAYS = 14
+DOCTOR_PAGE = "doctor.md"
+# check -> its section in docs/doctor.md (MX and SPF share one)
+DOCTOR_ANCHORS = {
+    "settings": "settings",
+    "dns": "dns",
+    "mx": "mx-and-spf",
+    "spf": "mx-and-spf",
+    "tcp": "tcp",
+    "tls": "tls",
+    "token": "token",
+    "server": "server",
+    "send_as": "send-as",
+}
+
+
+def doctor_docs(check: str) -> str:
+    """Return ``doctor.md#<section>``, where the documentation explains ``check`` and its failures."""
+    return f"{DOCTOR_PAGE}#{DOCTOR_ANCHORS[check]}"
+
+
+class Status(str, Enum):
+    """How one check ended."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """One check's outcome: what was found, and for a warning or failure the one-line fix."""
+
+    name: str
+    title: str
+    status: Status
+    detail: str
+    fix: str | None = None
+    code: str | None = None
+    docs: str | None = None  # page#anchor in the documentation
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the check as plain JSON data (the ``checks`` items of ``m365mail doctor --json``)."""
+        return {**dataclasses.asdict(self), "status": self.status.value}
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    """What to check beyond the defaults, and how."""
+
+    nameserver: Nameserver | None = None  # DNS server for every lookup; None: the system's
+    send_as: str | None = None  # probe whether the connection may send as this address
+    probe_mode: str | None = None  # core.probe.ProbeMode value; None: envelope over SMTP, a message over Graph
+    probe_recipient: str | None = None
+    sending_ip: str | None = None  # the public IP mail leaves from, for the SPF check
+    network_checks: bool = True  # separate TCP and TLS checks (the sign-in check covers them too)
+    mail_dns: bool = True  # MX and SPF checks for direct send and relay
+
+
+def describe_connection(settings: MailSettings) -> dict[str, Any]:
+    """Return the connection's non-secret settings, as the doctor shows them."""
+    host, port = server_endpoint(settings)
+    return {
+        "transport": settings.transport.value,
+        "smtp_mode": settings.smtp_mode.value if settings.transport is TransportKind.SMTP else None,
+        "host": host,
+        "port": port,
+        "security": settings.security.value if settings.transport is TransportKind.SMTP else "https",
+        "auth_type": settings.auth_type.value,
+        "login": settings.username,
+        "cloud": settings.cloud.value,
+        "from_email": settings.from_email,
+    }
+
+
+def server_endpoint(settings: MailSettings) -> tuple[str, int]:
+    """Return the host and port the connection sends to (the Graph endpoint's for transport graph)."""
+    if settings.transport is TransportKind.GRAPH:
+        url = urlsplit(settings.graph_endpoint)
+        return url.hostname or "", url.port or 443
+    return settings.host, settings.port
+
+
+# -- building blocks the checks share ----------------------------------------------------------------------
+
+
+async def system_addresses(host: str, port: int) -> tuple[str, ...]:
+    """Resolve ``host`` the way a connection will (getaddrinfo: hosts file, then DNS); empty when it cannot."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return ()
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def mail_domain(settings: MailSettings) -> str | None:
+    """Return the sending domain (of from_email, else of the login), if any."""
+    for address in (settings.from_email, settings.username):
+        if address and "@" in address:
+            return address.rpartition("@")[2].casefold()
+    return None
+
+
+def uses_mx(settings: MailSettings) -> bool:
+    """Tell whether the connection submits to the tenant's MX (direct send and relay)."""
+    return settings.transport is TransportKind.SMTP and settings.smtp_mode in (SmtpMode.DIRECT_SEND, SmtpMode.RELAY)
+
+
+def is_microsoft_mx(host: str) -> bool:
+    """Tell whether a host is an Exchange Online Protection MX."""
+    return host.casefold().endswith(MICROSOFT_MX_SUFFIX)
+
+
+def needs_tls(settings: MailSettings) -> bool:
+    """Tell whether the connection negotiates TLS (always for Graph)."""
+    return settings.transport is TransportKind.GRAPH or settings.security is not Security.NONE
+
+
+def uses_oauth(settings: MailSettings) -> bool:
+    """Tell whether the connection signs in with an Entra token."""
+    return settings.auth_type in (AuthType.OAUTH2_APP, AuthType.OAUTH2_DELEGATED)
+
+
+def error_report(name: str, title: str, exc: M365MailError) -> CheckReport:
+    """Turn a provider error into a failed check carrying its code, hint and documentation anchor.
+
+    The anchor is the error's troubleshooting entry when the reply is catalogued, else the check's section.
+    """
+    code = exc.enhanced_status or exc.code
+    docs = anchor_for(exc) or doctor_docs(name)
+    return CheckReport(name, title, Status.FAIL, exc.message, fix=exc.hint, code=code, docs=docs)
+
+
+# -- the checks, in order ------------------------------------------------------------------------------------
+
+TITLES = {
+    "settings": "Connection settings",
+    "dns": "DNS: server address",
+    "mx": "DNS: domain MX",
+    "spf": "DNS: domain SPF",
+    "tcp": "TCP: port reachable",
+    "tls": "TLS: version and certificate",
+    "token": "OAuth2 token",
+    "server": "Server sign-in",
+    "send_as": "Send As",
+}
+
+
+def plan(options: DoctorOptions) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Return (check, title, the checks it needs) in running order, after the settings check."""
+    steps: list[tuple[str, tuple[str, ...]]] = [("dns", ())]
+    if options.mail_dns:
+        steps += [("mx", ()), ("spf", ())]
+    if options.network_checks:
+        steps += [("tcp", ("dns",)), ("tls", ("tcp",))]
+    steps += [("token", ()), ("server", ("dns", "tcp", "tls", "token"))]
+    if options.send_as is not None:
+        steps.append(("send_as", ("server",)))
+    return [(name, send_as_title(options) if name == "send_as" else TITLES[name], needs) for name, needs in steps]
+
+
+def send_as_title(options: DoctorOptions) -> str:
+    """Return the Send As check's title, which names the address probed."""
+    return f"{TITLES['send_as']} {options.send_as}"
+
+
+def coherence(settings: MailSettings) -> CheckReport:
+    """Warn about settings that validate but will stop working (``MailSettings`` refuses incoherent ones)."""
+    title = TITLES["settings"]
+    connection = describe_connection(settings)
+    detail = (
+        f"{connection['transport']} to {connection['host']}:{connection['port']} ({connection['security']}), "
+        f"auth {connection['auth_type']}, cloud {connection['cloud']}"
+    )
+    if settings.auth_type is AuthType.BASIC and settings.host.casefold().endswith((".office365.com", ".office365.us")):
+        return CheckReport("settings", title, Status.WARN, f"{detail}; basic auth for SMTP AUTH is being retired",
+                           fix="Exchange Online disables it by default from the end of December 2026: switch to "
+                           "auth_type oauth2_app", docs=doctor_docs("settings"))
+    return CheckReport("settings", title, Status.PASS, detail)
+
+
+async def dns(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
+    """Resolve the server's name (through DNS, falling back to the system resolver and its hosts file)."""
+    title = TITLES["dns"]
+    host, port = server_endpoint(settings)
+    if is_ip_literal(host) or is_loopback(host):
+        return CheckReport("dns", title, Status.PASS, f"{host} needs no lookup (an IP address, or this machine)")
+    found = await lookup.addresses(host)
+    if found.records:
+        return CheckReport("dns", title, Status.PASS, f"{host} -> {', '.join(found.records)}")
+    if options.nameserver is None:
+        local = await system_addresses(host, port)
+        if local:
+            return CheckReport("dns", title, Status.PASS, f"{host} -> {', '.join(local)} (system resolver)")
+    what = "does not exist in DNS" if found.missing else f"could not be looked up ({found.error})"
+    fix = "check the host spelling (Exchange Online: smtp.office365.com, direct send: the tenant MX)"
+    if not found.missing:
+        fix = "check the DNS servers this machine uses and that it can reach them"
+    return CheckReport("dns", title, Status.FAIL, f"{host} {what}", fix=fix, docs=doctor_docs("dns"))
+
+
+async def mx(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
+    """Direct send and relay: the sending domain's MX should be Exchange Online's, and the host should be it."""
+    title, domain = TITLES["mx"], mail_domain(settings)
+    if not uses_mx(settings) or domain is None:
+        return CheckReport("mx", title, Status.SKIP, "only for direct send and relay (with a from_email)")
+    found = await lookup.mx_hosts(domain)
+    docs = doctor_docs("mx")
+    if not found.records:
+        what = "has no MX record" if found.missing else f"MX lookup failed ({found.error})"
+        return CheckReport("mx", title, Status.WARN, f"{domain} {what}",
+                           fix="add the MX shown in the Microsoft 365 admin center > Settings > Domains", docs=docs)
+    listed = ", ".join(found.records)
+    if not any(is_microsoft_mx(h) for h in found.records):
+        return CheckReport("mx", title, Status.WARN, f"{domain} MX is {listed}, not Exchange Online",
+                           fix="direct send and relay deliver to the tenant MX (*.mail.protection.outlook.com)",
+                           docs=docs)
+    if settings.host.casefold() not in {h.casefold() for h in found.records}:
+        return CheckReport("mx", title, Status.WARN, f"{domain} MX is {listed}; the connection uses {settings.host}",
+                           fix=f"set host to {found.records[0]}", docs=docs)
+    return CheckReport("mx", title, Status.PASS, f"{domain} MX is {listed}")
+
+
+async def spf(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
+    """Direct send and relay: the domain's SPF should include Microsoft 365 and the sending IP."""
+    title, domain = TITLES["spf"], mail_domain(settings)
+    if not uses_mx(settings) or domain is None:
+        return CheckReport("spf", title, Status.SKIP, "only for direct send and relay (with a from_email)")
+    found, verdict = await lookup.spf(domain, options.sending_ip)
+    docs = doctor_docs("spf")
+    ip_term = ""
+    if options.sending_ip:
+        ip_term = f" ip{ipaddress.ip_address(options.sending_ip).version}:{options.sending_ip}"
+    wanted = f'"v=spf1 include:{MICROSOFT_SPF_INCLUDE}{ip_term} -all"'
+    if verdict.record is None:
+        what = f"lookup failed ({found.error})" if found.error and not found.missing else "no SPF record"
+        return CheckReport("spf", title, Status.WARN, f"{domain}: {what}", fix=f"publish TXT {wanted}", docs=docs)
+    if not verdict.includes_microsoft:
+        return CheckReport("spf", title, Status.WARN, f"{domain}: {verdict.record}",
+                           fix=f"add include:{MICROSOFT_SPF_INCLUDE}, e.g. {wanted}", docs=docs)
+    if options.sending_ip and not verdict.sending_ip_allowed:
+        return CheckReport("spf", title, Status.WARN,
+                           f"{domain}: {verdict.record} does not list {options.sending_ip}",
+                           fix=f"add{ip_term} to the record: {wanted}", docs=docs)
+    note = "" if options.sending_ip else " (sending IP not checked: pass --sending-ip)"
+    return CheckReport("spf", title, Status.PASS, f"{domain}: {verdict.record}{note}")
+
+
+async def tcp(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
+    """Open a TCP connection to the server's port."""
+    title = TITLES["tcp"]
+    host, port = server_endpoint(settings)
+    docs = doctor_docs("tcp")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), settings.timeout)
+    except asyncio.TimeoutError:
+        return CheckReport("tcp", title, Status.FAIL, f"{host}:{port} did not answer within {settings.timeout:.0f} s",
+                           fix="a firewall drops the port (many networks block 25; submission uses 587)", docs=docs)
+    except ConnectionRefusedError:
+        return CheckReport("tcp", title, Status.FAIL, f"{host}:{port} refused the connection (nothing listens)",
+                           fix="check port (587 submission, 465 ssl, 25 direct send/relay) and that the server is up",
+                           docs=docs)
+    except OSError as exc:
+        return CheckReport("tcp", title, Status.FAIL, f"{host}:{port}: {exc.strerror or exc}",
+                           fix="check host, port and the network route", docs=docs)
+    local = writer.get_extra_info("sockname")
+    writer.close()
+    source = f" from {local[0]}" if local else ""
+    return CheckReport("tcp", title, Status.PASS, f"connected to {host}:{port}{source}")
+
+
+async def tls(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
+    """Negotiate TLS as a send would and report the version and the certificate (chain, name, expiry)."""
+    title = TITLES["tls"]
+    docs = doctor_docs("tls")
+    if not needs_tls(settings):
+        return CheckReport("tls", title, Status.SKIP, "security is none: the connection is not encrypted")
+    trust = f"extra.ca_bundle {settings.ca_bundle}" if settings.ca_bundle else "the system's CA store"
+    host, port = server_endpoint(settings)
+    starttls = settings.transport is TransportKind.SMTP and settings.security is Security.STARTTLS
+    handshake = tls_handshake(host, port, make_ssl_context(settings), starttls=starttls)
+    try:
+        version, cert = await asyncio.wait_for(handshake, settings.timeout)
+    except ssl.SSLCertVerificationError as exc:
+        reason = getattr(exc, "verify_message", None) or str(exc)
+        return CheckReport("tls", title, Status.FAIL, f"certificate not accepted: {reason} (trusting {trust})",
+                           fix="use the server's DNS name as host; for a private CA put it in extra.ca_bundle",
+                           docs=docs)
+    except ssl.SSLError as exc:
+        return CheckReport("tls", title, Status.FAIL, f"TLS negotiation failed: {exc.reason or exc}",
+                           fix="check security: starttls for 587/25, ssl for 465; TLS 1.2+ is required", docs=docs)
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        return CheckReport("tls", title, Status.FAIL, f"STARTTLS failed: {exc}",
+                           fix="check that host and port are an SMTP server offering STARTTLS", docs=docs)
+    except asyncio.TimeoutError:
+        return CheckReport("tls", title, Status.FAIL, "the TLS handshake did not finish in time",
+                           fix="check security matches the port (ssl on a STARTTLS port hangs)", docs=docs)
+    summary, days = certificate_summary(cert)
+    detail = f"{version}, {summary}"
+    if not math.isnan(days) and days < EXPIRY_WARNING_DAYS:
+        return CheckReport("tls", title, Status.WARN, f"{detail}: expires in {days:.0f} days",
+                           fix="the server's certificate is about to expire: tell its administrator", docs=docs)
+    return CheckReport("tls", title, Status.PASS, f"{detail} (trusted through {trust})")
+
+
+async def token(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
+    """Get an access token for the scope the transport uses."""
+    from airflow_provider_m365mail.core.auth.tokens import TokenSource
+    from airflow_provider_m365mail.core.transports.smtp.transport import xoauth2_scope
+
+    title = TITLES["token"]
+    if not uses_oauth(settings):
+        return CheckReport("token", title, Status.SKIP, f"auth_type {settings.auth_type.value} uses no token")
+    scope = settings.graph_scope if settings.transport is TransportKind.GRAPH else xoauth2_scope(settings)
+    got = await TokenSource(settings).get_token(scope)
+    return CheckReport("token", title, Status.PASS,
+                       f"token for {scope} from {settings.authority_host} (expires in {got.expires_in():.0f} s)")
+
+
+async def server(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
+    """Sign in over SMTP (EHLO, STARTTLS, AUTH, NOOP) or call Graph, sending nothing (the transport's check)."""
+    from airflow_provider_m365mail.core.transports import make_transport
+
+    title = "Graph sendMail access" if settings.transport is TransportKind.GRAPH else "SMTP EHLO / AUTH"
+    result = await make_transport(settings).check()
+    if result.error is not None:
+        return error_report("server", title, result.error)
+    if not result.ok:
+        return CheckReport("server", title, Status.FAIL, "; ".join(result.steps) or "the check did not complete",
+                           docs=doctor_docs("server"))
+    steps = [s for s in result.steps if not s.startswith(("got an access token", "QUIT"))]
+    return CheckReport("server", title, Status.PASS, "; ".join(steps))
+
+
+async def send_as(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
+    """Probe whether the connection may send as ``options.send_as`` (see ``core.probe``)."""
+    from airflow_provider_m365mail.core.identity import resolve_identity
+    from airflow_provider_m365mail.core.probe import ProbeMode, ProbeVerdict, probe_send_as
+
+    title = send_as_title(options)
+    identity = resolve_identity(settings, from_email=options.send_as)
+    mode = options.probe_mode or ("auto" if settings.transport is TransportKind.GRAPH else "envelope")
+    outcome = await probe_send_as(settings, identity, mode=ProbeMode(mode), recipient=options.probe_recipient)
+    if outcome.error is not None and outcome.verdict is not ProbeVerdict.LIVE:
+        report = error_report("send_as", title, outcome.error)
+        status = Status.WARN if outcome.verdict is ProbeVerdict.TRANSIENT else Status.FAIL
+        return dataclasses.replace(report, status=status, detail=f"{outcome.verdict.value} ({outcome.method}): "
+                                   f"{report.detail}")
+    status = {ProbeVerdict.LIVE: Status.PASS, ProbeVerdict.TRANSIENT: Status.WARN}.get(outcome.verdict, Status.FAIL)
+    detail = f"{outcome.verdict.value} ({outcome.method}): {outcome.detail}"
+    if status is Status.PASS:
+        return CheckReport("send_as", title, status, detail)
+    return CheckReport("send_as", title, status, detail,
+                       fix="grant Send As (Add-RecipientPermission) and allow up to 60 minutes",
+                       docs=doctor_docs("send_as"))

@@ -1,0 +1,163 @@
+"""Parse and check email addresses ("Name <a@b>" or "a@b") before they reach a header or an envelope.
+
+The display name is parsed with the stdlib's RFC 5322 header parser (quoted names may hold commas and angle
+brackets, names may be non-ASCII); the address itself is checked by ``email-validator`` without DNS. Line breaks
+and NUL are refused anywhere, so a value can never smuggle in another header or SMTP command.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email import errors as email_errors
+from email import headerregistry
+from typing import cast
+
+from email_validator import EmailNotValidError, validate_email
+
+from airflow_provider_m365mail.core.errors import MessageValidationError, ValidationError
+from airflow_provider_m365mail.core.message.header_factory import HEADER_FACTORY
+
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+# Text shaped like an RFC 2047 encoded word ("=?utf-8?q?...?="): mail clients decode it wherever it appears.
+ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+@dataclass(frozen=True)
+class Address:
+    """A mailbox: the address and an optional display name (any Unicode; the MIME builder encodes it)."""
+
+    email: str
+    name: str = ""
+
+    @property
+    def domain(self) -> str:
+        """The part after the "@", lower-cased."""
+        return self.email.rpartition("@")[2].lower()
+
+    def formatted(self) -> str:
+        """Return ``Name <a@b>`` with the name quoted as RFC 5322 needs (non-ASCII left for the MIME policy)."""
+        return str(headerregistry.Address(display_name=self.name, addr_spec=self.email))
+
+
+def refuse_line_breaks(value: str, *, field: str, error: type[ValidationError] = MessageValidationError) -> None:
+    """Raise ``error`` naming ``field`` when ``value`` holds CR, LF or NUL (header or command injection)."""
+    if _FORBIDDEN.search(value):
+        raise error(field, "must not contain line breaks (CR/LF) or NUL characters")
+
+
+def refuse_control_characters(
+    value: str, *, field: str, error: type[ValidationError] = MessageValidationError
+) -> None:
+    """Refuse line breaks (any Unicode line separator) and control characters other than tab in a header."""
+    refuse_line_breaks(value, field=field, error=error)
+    if _CONTROL.search(value):
+        raise error(field, "must not contain control characters or line separators")
+
+
+def _display_name(name: str, *, field: str, error: type[ValidationError]) -> str:
+    """Return a display name as readers see it: blanks and tabs between words count as one space."""
+    refuse_control_characters(name, field=field, error=error)
+    if ENCODED_WORD.search(name):
+        raise error(
+            field,
+            f"the display name {name!r} holds an RFC 2047 encoded word that mail clients would decode",
+            hint="pass the decoded name",
+        )
+    return re.sub(r"[ \t]+", " ", name).strip()
+
+
+def _checked_email(addr_spec: str, *, field: str, error: type[ValidationError]) -> str:
+    try:
+        result = validate_email(addr_spec, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise error(field, f"{addr_spec!r} is not a valid email address: {exc}") from None
+    return result.ascii_email or result.normalized
+
+
+def parse_address(
+    value: str | Address, *, field: str, error: type[ValidationError] = MessageValidationError
+) -> Address:
+    """Return the ``Address`` in ``"Name <a@b>"`` or ``"a@b"``; raise ``error`` naming ``field`` otherwise."""
+    if isinstance(value, Address):
+        name = _display_name(value.name, field=field, error=error)
+        refuse_line_breaks(value.email, field=field, error=error)
+        return Address(_checked_email(value.email.strip(), field=field, error=error), name)
+    if not isinstance(value, str):
+        raise error(field, f"expected an address string, got {type(value).__name__}")
+    refuse_control_characters(value, field=field, error=error)
+    text = value.strip()
+    if not text:
+        raise error(field, "the address is empty")
+    try:
+        parsed = cast(headerregistry.AddressHeader, HEADER_FACTORY("to", text)).addresses
+    except (email_errors.HeaderParseError, ValueError, IndexError):
+        parsed = ()
+    if len(parsed) != 1 or not parsed[0].addr_spec or parsed[0].addr_spec == "<>":
+        raise error(field, f"{text!r} is not one address", hint='use "Name <name@example.com>" or name@example.com')
+    found = parsed[0]
+    name = _display_name(found.display_name, field=field, error=error)
+    return Address(_checked_email(found.addr_spec, field=field, error=error), name)
+
+
+def split_addresses(text: str) -> list[str]:
+    """Split a list of addresses on "," and ";", except inside quoted names, comments or angle brackets."""
+    pieces: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    depth_angle = depth_comment = 0
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or depth_comment):
+            escaped = True
+        elif char == '"' and not depth_comment:
+            quoted = not quoted
+        elif not quoted:
+            depth_angle += {"<": 1, ">": -1}.get(char, 0) if not depth_comment else 0
+            depth_comment += {"(": 1, ")": -1}.get(char, 0)
+            if char in ",;" and depth_angle <= 0 and depth_comment <= 0:
+                pieces.append("".join(current))
+                current = []
+                continue
+        current.append(char)
+    pieces.append("".join(current))
+    return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def parse_address_list(
+    value: str | Address | Sequence[str | Address] | None,
+    *,
+    field: str,
+    error: type[ValidationError] = MessageValidationError,
+) -> tuple[Address, ...]:
+    """Return the addresses in a string ("a@b, Name <c@d>; e@f"), an ``Address`` or a sequence of either.
+
+    Addresses are de-duplicated case-insensitively, keeping the first occurrence and its display name.
+    """
+    if value is None:
+        return ()
+    items: Sequence[str | Address] = [value] if isinstance(value, (str, Address)) else value
+    found: dict[str, Address] = {}
+    for item in items:
+        if isinstance(item, str):
+            refuse_control_characters(item, field=field, error=error)
+            parsed = [parse_address(piece, field=field, error=error) for piece in split_addresses(item)]
+        else:
+            parsed = [parse_address(item, field=field, error=error)]
+        for address in parsed:
+            found.setdefault(address.email.lower(), address)
+    return tuple(found.values())
+
+
+def matches_allow_list(address: str, patterns: Sequence[str]) -> bool:
+    """Tell whether ``address`` matches one of ``patterns``: an address, ``*@domain`` or ``*``."""
+    email = address.strip().lower()
+    domain = email.rpartition("@")[2]
+    for pattern in patterns:
+        wanted = pattern.strip().lower()
+        if wanted in ("*", email) or (wanted.startswith("*@") and wanted[2:] == domain):
+            return True
+    return False

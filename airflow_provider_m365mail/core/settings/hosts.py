@@ -1,0 +1,139 @@
+"""Check host names and URLs a connection points at, and recognise Microsoft's own endpoints.
+
+Microsoft 365 wants DNS names (its certificates are issued for names, and ``smtp.office365.com`` resolves to
+changing addresses), the submission endpoint and the MX endpoint accept different kinds of sending, and each
+national cloud has its own hosts: knowing which host is which turns silent misrouting into a clear error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow_provider_m365mail.core.errors import ConfigurationError
+from airflow_provider_m365mail.core.settings.clouds import Cloud
+
+# SMTP AUTH (client submission) hosts per cloud, including the Exchange endpoint-list spellings.
+SUBMISSION_HOSTS: dict[str, Cloud] = {
+    "smtp.office365.com": Cloud.GLOBAL,
+    "outlook.office365.com": Cloud.GLOBAL,
+    "smtp.office365.us": Cloud.USGOV,
+    "outlook.office365.us": Cloud.USGOV,
+    "outlook-dod.office365.us": Cloud.USGOV_DOD,
+    "smtp.partner.outlook.cn": Cloud.CHINA,
+    "partner.outlook.cn": Cloud.CHINA,
+}
+# Tenant MX endpoints (direct send and relay), e.g. contoso-com.mail.protection.outlook.com.
+MX_SUFFIXES = (".mail.protection.outlook.com", ".mail.protection.office365.us", ".mail.protection.partner.outlook.cn")
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+def is_ip_literal(host: str) -> bool:
+    """Tell whether ``host`` is an IPv4 or IPv6 address rather than a name."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether ``host`` is this machine (localhost or a loopback address)."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_mx_host(host: str) -> bool:
+    """Tell whether ``host`` is a tenant MX endpoint of Exchange Online."""
+    return host.lower().rstrip(".").endswith(MX_SUFFIXES)
+
+
+def submission_cloud(host: str) -> Cloud | None:
+    """Return the cloud whose SMTP AUTH endpoint ``host`` is, or None for other hosts."""
+    return SUBMISSION_HOSTS.get(host.lower().rstrip("."))
+
+
+def check_host(value: str, *, field: str) -> str:
+    """Return a bare host name or IP address; refuse URLs, ports and stray characters."""
+    host = value.strip()
+    if "://" in host:
+        raise ConfigurationError(field, f"{host!r} is a URL, expected a host name", hint="drop the scheme")
+    bare = host.strip("[]")
+    if is_ip_literal(bare):
+        return bare
+    if ":" in host:
+        raise ConfigurationError(field, f"{host!r} contains a port", hint="put the port in its own field")
+    if not _HOSTNAME.match(host):
+        raise ConfigurationError(field, f"{host!r} is not a valid host name")
+    return host
+
+
+def check_authority_host(value: str) -> str:
+    """Return an authority host as "host" or "host:port" (an ``https://`` prefix is accepted and dropped)."""
+    field = "extra.authority_host"
+    text = value.strip().rstrip("/")
+    if text.lower().startswith("http://"):
+        raise ConfigurationError(field, "the identity provider must be reached over https", hint="use https")
+    text = re.sub(r"^https://", "", text, flags=re.IGNORECASE)
+    name, _, port = text.rpartition(":") if re.search(r":\d+$", text) else (text, "", "")
+    if "/" in text or (port and not 0 < int(port) < 65536):
+        raise ConfigurationError(
+            field, f"{value!r} is not a host or host:port", hint="e.g. login.microsoftonline.com"
+        )
+    check_host(name, field=field)
+    return text
+
+
+def check_graph_endpoint(value: str, *, field: str) -> str:
+    """Return the Graph service root URL (no trailing slash, no ``/v1.0``); https unless loopback."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(field, f"{value!r} is not an http(s) URL", hint="e.g. https://graph.microsoft.com")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigurationError(
+            field, "Microsoft Graph must be reached over https", hint="use https:// (http only for loopback)"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(field, "expected the service root URL only", hint="e.g. https://graph.microsoft.com")
+    path = re.sub(r"/(v1\.0|beta)/?$", "", parts.path).rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def graph_host_port(endpoint: str) -> tuple[str, int]:
+    """Return the host and port of a Graph endpoint URL."""
+    parts = urlsplit(endpoint)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def check_proxy(value: str) -> str:
+    """Return a proxy URL (http, https or socks5); errors never repeat its password."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+        raise ConfigurationError(
+            "extra.proxy",
+            f"{redact_url(value)!r} is not a proxy URL",
+            hint="e.g. http://proxy.example.com:3128 (http, https, socks5)",
+        )
+    return value.strip()
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit((parts.scheme, f"{user}:***@{netloc[2]}", parts.path, parts.query, parts.fragment))
+
+
+def url_password(url: str) -> str | None:
+    """Return the password embedded in a URL, if any."""
+    return urlsplit(url).password

@@ -1,0 +1,389 @@
+"""Turn an Airflow connection's fields into coherent ``MailSettings`` values, applying defaults per mode.
+
+The rules follow Microsoft's three SMTP options and Graph (see M365-FACTS.md): submission is 587 + STARTTLS
+with SMTP AUTH on the cloud's endpoint; direct send and relay go unauthenticated to the tenant MX on port 25;
+Graph needs OAuth. Combinations that would fail at the server (or leak credentials) are refused here, naming
+the field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_m365mail.core.errors import ConfigurationError
+from airflow_provider_m365mail.core.message.addresses import parse_address, parse_address_list
+from airflow_provider_m365mail.core.settings.choices import AuthType, Security, SmtpMode, TransportKind
+from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
+from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader, parse_int
+from airflow_provider_m365mail.core.settings.hosts import (
+    check_authority_host,
+    check_graph_endpoint,
+    check_host,
+    check_proxy,
+    graph_host_port,
+    is_ip_literal,
+    is_mx_host,
+    submission_cloud,
+)
+from airflow_provider_m365mail.core.settings.private_servers import is_private_setup
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+_MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
+_OAUTH = (AuthType.OAUTH2_APP, AuthType.OAUTH2_DELEGATED)
+_FILE_EXTRAS = ("certificate_path", "ca_bundle", "client_certificate_path", "client_key_path")
+_OAUTH_FIX = "e.g. auth_type oauth2_app with tenant_id, client_id and a client secret"
+
+
+def resolve_connection(
+    *, host: str | None, port: Any, login: str | None, password: str | None, extra: ExtraReader
+) -> dict[str, Any]:
+    """Return the ``MailSettings`` field values for a connection, or raise ``ConfigurationError``."""
+    login = (login or "").strip() or None
+    password = password or None
+    transport = extra.choice("transport", TransportKind) or TransportKind.SMTP
+    cloud = extra.choice("cloud", Cloud) or Cloud.GLOBAL
+    endpoints = CLOUDS[cloud]
+    authority_host = check_authority_host(extra.text("authority_host") or endpoints.authority_host)
+    values: dict[str, Any] = {
+        "transport": transport,
+        "cloud": cloud,
+        "authority_host": authority_host,
+        "tenant_id": _tenant_id(extra.text("tenant_id")),
+        "refresh_token": extra.text("refresh_token"),
+        "certificate_pem": extra.text("certificate_pem"),
+        "certificate_thumbprint": _thumbprint(extra.text("certificate_thumbprint")),
+        "save_to_sent_items": extra.boolean("save_to_sent_items", True),
+        "allow_insecure_auth": extra.boolean("allow_insecure_auth", False),
+        **{key: _existing_file(extra, key) for key in _FILE_EXTRAS},
+        **_limits(extra),
+        **_sender_defaults(extra),
+    }
+    if extra.text("proxy"):
+        values["proxy"] = check_proxy(extra.text("proxy") or "")
+    if values["client_key_path"] and not values["client_certificate_path"]:
+        raise ConfigurationError(
+            "extra.client_key_path", "a client key needs its certificate", hint="set extra.client_certificate_path"
+        )
+    if values["certificate_path"] and values["certificate_pem"]:
+        raise ConfigurationError(
+            "extra.certificate_pem", "set certificate_path or certificate_pem, not both"
+        )
+    if transport is TransportKind.GRAPH:
+        values.update(_graph_endpoint(host, port, extra, endpoints.graph_endpoint))
+    else:
+        values.update(_smtp_endpoint(host, port, login, extra, cloud))
+    values.update(_credentials(values, login, password, extra))
+    _check_coherence(values, custom_authority=authority_host != endpoints.authority_host)
+    return values
+
+
+def _tenant_id(value: str | None) -> str | None:
+    if value is not None and not (_GUID.match(value) or _DOMAIN.match(value) or value.lower() in _MULTI_TENANT):
+        raise ConfigurationError(
+            "extra.tenant_id",
+            f"{value!r} is neither a tenant GUID nor a domain",
+            hint="use the Directory (tenant) ID from Entra admin center > Overview, or contoso.onmicrosoft.com",
+        )
+    return value
+
+
+def _thumbprint(value: str | None) -> str | None:
+    if value is None:
+        return None
+    digits = re.sub(r"[\s:]", "", value).upper()
+    if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", digits):
+        raise ConfigurationError(
+            "extra.certificate_thumbprint",
+            "expected the certificate's SHA-1 (40 hex digits) or SHA-256 (64 hex digits) thumbprint",
+            hint="copy it from App registrations > Certificates & secrets",
+        )
+    return digits
+
+
+def _existing_file(extra: ExtraReader, key: str) -> str | None:
+    value = extra.text(key)
+    if value is not None and not Path(value).expanduser().is_file():
+        raise ConfigurationError(f"extra.{key}", f"file not found: {value}", hint="give a readable file path")
+    return value
+
+
+def _positive(value: float | None, key: str, default: float) -> float:
+    if value is None:
+        return default
+    if value <= 0:
+        raise ConfigurationError(f"extra.{key}", f"must be greater than 0, got {value:g}")
+    return value
+
+
+def _limits(extra: ExtraReader) -> dict[str, Any]:
+    return {
+        "max_recipients_per_message": int(
+            _positive(extra.integer("max_recipients_per_message"), "max_recipients_per_message", 500)
+        ),
+        "max_messages_per_minute": int(
+            _positive(extra.integer("max_messages_per_minute"), "max_messages_per_minute", 30)
+        ),
+        "timeout": _positive(extra.number("timeout"), "timeout", 30.0),
+    }
+
+
+def _sender_defaults(extra: ExtraReader) -> dict[str, Any]:
+    from_email = from_name = reply_to = None
+    if extra.text("from_email"):
+        sender = parse_address(extra.text("from_email") or "", field="extra.from_email", error=ConfigurationError)
+        from_email, from_name = sender.email, sender.name or None
+    from_name = extra.text("from_name") or from_name
+    if extra.text("reply_to"):
+        addresses = parse_address_list(extra.text("reply_to"), field="extra.reply_to", error=ConfigurationError)
+        reply_to = ", ".join(a.formatted() for a in addresses)
+    return {
+        "from_email": from_email,
+        "from_name": from_name,
+        "reply_to": reply_to,
+        "allowed_senders": tuple(_sender_pattern(p) for p in extra.listing("allowed_senders")),
+    }
+
+
+def _sender_pattern(pattern: str) -> str:
+    if pattern == "*":
+        return pattern
+    probe = "probe" + pattern[1:] if pattern.startswith("*@") else pattern
+    try:
+        parse_address(probe, field="extra.allowed_senders", error=ConfigurationError)
+    except ConfigurationError:
+        raise ConfigurationError(
+            "extra.allowed_senders",
+            f"{pattern!r} is neither an address, '*@domain' nor '*'",
+            hint="e.g. reports@contoso.com, *@contoso.com",
+        ) from None
+    return pattern.lower()
+
+
+def _port(value: Any, field: str) -> int:
+    number = parse_int(value, field=field)
+    if not 0 < number < 65536:
+        raise ConfigurationError(field, f"{number} is not a TCP port (1-65535)")
+    return number
+
+
+def _graph_endpoint(host: str | None, port: Any, extra: ExtraReader, default: str) -> dict[str, Any]:
+    for key in ("smtp_mode", "security"):
+        if key in extra:
+            raise ConfigurationError(f"extra.{key}", f"{key} applies to transport smtp only", hint="remove it")
+    if extra.text("graph_endpoint"):
+        endpoint = check_graph_endpoint(extra.text("graph_endpoint") or "", field="extra.graph_endpoint")
+    elif host:
+        url = host.strip() if "://" in host else f"https://{host.strip()}" + (f":{_port(port, 'port')}" if port else "")
+        endpoint = check_graph_endpoint(url, field="host")
+    else:
+        endpoint = default
+    graph_host, graph_port = graph_host_port(endpoint)
+    secure = endpoint.startswith("https://")
+    return {
+        "graph_endpoint": endpoint,
+        "smtp_mode": SmtpMode.SUBMISSION,
+        "host": graph_host,
+        "port": graph_port,
+        "security": Security.SSL if secure else Security.NONE,
+    }
+
+
+def _smtp_endpoint(host: str | None, port: Any, login: str | None, extra: ExtraReader, cloud: Cloud) -> dict[str, Any]:
+    if extra.text("graph_endpoint"):
+        raise ConfigurationError(
+            "extra.graph_endpoint", "graph_endpoint applies to transport graph only", hint="set transport graph"
+        )
+    name = check_host(host, field="host") if host and host.strip() else None
+    mode = extra.choice("smtp_mode", SmtpMode)
+    if mode is None:
+        mode = SmtpMode.DIRECT_SEND if name and is_mx_host(name) else SmtpMode.SUBMISSION
+    if name is None:
+        if mode is not SmtpMode.SUBMISSION:
+            raise ConfigurationError(
+                "host",
+                f"{mode.value} needs the tenant's MX host",
+                hint="e.g. contoso-com.mail.protection.outlook.com (the MX record of your domain)",
+            )
+        name = CLOUDS[cloud].smtp_host
+    security = extra.choice("security", Security)
+    number = _port(port, "port") if port not in (None, "", 0) else None
+    if number is None:
+        number = 465 if security is Security.SSL else (587 if mode is SmtpMode.SUBMISSION else 25)
+    security = security or (Security.SSL if number == 465 else Security.STARTTLS)
+    _check_port_security(number, security)
+    alternate_host = extra.text("alternate_host")
+    alternate_port = extra.integer("alternate_port")
+    if alternate_port is not None and not alternate_host:
+        raise ConfigurationError("extra.alternate_port", "set alternate_host too", hint="or remove alternate_port")
+    return {
+        "smtp_mode": mode,
+        "host": name,
+        "port": number,
+        "security": security,
+        "graph_endpoint": CLOUDS[cloud].graph_endpoint,
+        "alternate_host": check_host(alternate_host, field="extra.alternate_host") if alternate_host else None,
+        "alternate_port": (
+            _port(alternate_port, "extra.alternate_port") if alternate_port is not None
+            else (number if alternate_host else None)
+        ),
+    }
+
+
+def _check_port_security(port: int, security: Security) -> None:
+    message = None
+    if port == 587 and security is Security.SSL:
+        message = "port 587 uses STARTTLS: set security to 'starttls' or use port 465"
+    elif port == 465 and security is not Security.SSL:
+        message = f"port 465 uses implicit TLS: set security to 'ssl' or use port 587 (security {security.value})"
+    elif port == 25 and security is Security.SSL:
+        message = "port 25 does not use implicit TLS: set security to 'starttls' (or 'none') or use port 465"
+    if message:
+        raise ConfigurationError("extra.security", message)
+
+
+def _default_auth(values: dict[str, Any], login: str | None, password: str | None, client_id: str | None) -> AuthType:
+    oauth = AuthType.OAUTH2_DELEGATED if values["refresh_token"] else AuthType.OAUTH2_APP
+    if values["transport"] is TransportKind.GRAPH:
+        return oauth
+    if values["smtp_mode"] is not SmtpMode.SUBMISSION:
+        return AuthType.NONE
+    if client_id:
+        return oauth
+    return AuthType.BASIC if login and password else AuthType.NONE
+
+
+def _credentials(values: dict[str, Any], login: str | None, password: str | None, extra: ExtraReader) -> dict[str, Any]:
+    client_id = extra.text("client_id")
+    auth = extra.choice("auth_type", AuthType) or _default_auth(values, login, password, client_id)
+    graph = values["transport"] is TransportKind.GRAPH
+    if graph and auth in (AuthType.BASIC, AuthType.NONE):
+        raise ConfigurationError(
+            "extra.auth_type", f"Microsoft Graph needs OAuth, not {auth.value}", hint=_OAUTH_FIX
+        )
+    if values["smtp_mode"] is not SmtpMode.SUBMISSION and auth is not AuthType.NONE:
+        raise ConfigurationError(
+            "extra.auth_type",
+            f"{values['smtp_mode'].value} does not authenticate (auth_type must be none, got {auth.value})",
+            hint="for authenticated sending use smtp_mode submission",
+        )
+    username, client_secret = login, extra.text("client_secret")
+    if graph and auth is AuthType.OAUTH2_APP and client_id is None:
+        client_id, username = login, None
+    if auth is AuthType.OAUTH2_APP or (auth is AuthType.OAUTH2_DELEGATED and values["refresh_token"]):
+        client_secret, password = client_secret or password, None
+    if auth is AuthType.BASIC:
+        if not login:
+            raise ConfigurationError("login", "basic auth needs the mailbox to sign in as", hint="set login")
+        if not password:
+            raise ConfigurationError("password", "basic auth needs the mailbox password", hint="set password")
+    if auth in _OAUTH:
+        _check_oauth(
+            values, auth, client_id=client_id, client_secret=client_secret, username=username, password=password
+        )
+        if not graph and auth is AuthType.OAUTH2_APP:
+            username = username or values["from_email"]
+            if not username:
+                raise ConfigurationError(
+                    "login",
+                    "XOAUTH2 needs the mailbox to authenticate as",
+                    hint="set login to the mailbox the app has FullAccess on, e.g. airflow@contoso.com",
+                )
+    return {
+        "auth_type": auth,
+        "username": username,
+        "password": password,
+        "client_secret": client_secret,
+        "client_id": client_id,
+    }
+
+
+def _check_oauth(
+    values: dict[str, Any],
+    auth: AuthType,
+    *,
+    client_id: str | None,
+    client_secret: str | None,
+    username: str | None,
+    password: str | None,
+) -> None:
+    tenant = values["tenant_id"]
+    if not tenant:
+        raise ConfigurationError(
+            "extra.tenant_id", f"{auth.value} needs the tenant id", hint="Entra admin center > Overview > Tenant ID"
+        )
+    if not client_id:
+        raise ConfigurationError(
+            "extra.client_id",
+            f"{auth.value} needs the application (client) id",
+            hint="Entra admin center > App registrations > your app > Application (client) ID",
+        )
+    if auth is AuthType.OAUTH2_APP:
+        if tenant.lower() in _MULTI_TENANT:
+            raise ConfigurationError(
+                "extra.tenant_id", f"app-only tokens need your tenant, not {tenant!r}", hint="use the tenant GUID"
+            )
+        if not (client_secret or values["certificate_path"] or values["certificate_pem"]):
+            raise ConfigurationError(
+                "extra.client_secret",
+                "oauth2_app needs a client secret or a certificate",
+                hint="put the secret in the password field or extra.client_secret, or set extra.certificate_path",
+            )
+    elif not values["refresh_token"] and not (username and password):
+        raise ConfigurationError(
+            "extra.refresh_token",
+            "oauth2_delegated needs a refresh token, or login and password",
+            hint="store a refresh token from an interactive sign-in in extra.refresh_token",
+        )
+
+
+def _check_coherence(values: dict[str, Any], *, custom_authority: bool) -> None:
+    if values["transport"] is TransportKind.GRAPH:
+        return
+    host, auth, security, mode = values["host"], values["auth_type"], values["security"], values["smtp_mode"]
+    host_cloud = submission_cloud(host)
+    if security is Security.NONE and auth is not AuthType.NONE and not values["allow_insecure_auth"]:
+        raise ConfigurationError(
+            "extra.security",
+            f"security 'none' would send the {auth.value} credentials in clear text",
+            hint="use security starttls (port 587) or ssl (port 465); allow_insecure_auth true is for local tests",
+        )
+    if mode is SmtpMode.SUBMISSION and is_mx_host(host):
+        raise ConfigurationError(
+            "host",
+            f"{host} is the tenant MX endpoint: it takes direct send and relay, not SMTP AUTH",
+            hint="set smtp_mode direct_send (or relay), or use host " + CLOUDS[values["cloud"]].smtp_host,
+        )
+    if mode is not SmtpMode.SUBMISSION and host_cloud:
+        raise ConfigurationError(
+            "host",
+            f"{host} is the SMTP AUTH endpoint; {mode.value} goes to the tenant MX (it answers 530 5.7.57 here)",
+            hint="use your domain's MX host, e.g. contoso-com.mail.protection.outlook.com",
+        )
+    if host_cloud and security is Security.SSL:
+        raise ConfigurationError(
+            "extra.security",
+            f"{host} does not offer implicit TLS (port 465)",
+            hint="use port 587 with security starttls",
+        )
+    if host_cloud and auth is AuthType.NONE:
+        raise ConfigurationError(
+            "extra.auth_type",
+            f"{host} accepts only authenticated submission (it answers 530 5.7.57)",
+            hint=_OAUTH_FIX + "; to send without auth use smtp_mode direct_send with your tenant's MX host",
+        )
+    if host_cloud and auth in _OAUTH and host_cloud is not values["cloud"]:
+        raise ConfigurationError(
+            "extra.cloud",
+            f"{host} belongs to the {host_cloud.value} cloud but cloud is {values['cloud'].value}",
+            hint=f"set extra.cloud to {host_cloud.value!r}: tokens from one cloud are not valid in another",
+        )
+    private = is_private_setup(ca_bundle=values["ca_bundle"], custom_authority=custom_authority)
+    if is_ip_literal(host) and auth is not AuthType.NONE and security is not Security.NONE and not private:
+        raise ConfigurationError(
+            "host",
+            f"{host} is an IP address: Microsoft 365 requires the DNS name and its certificates name hosts",
+            hint=f"use {CLOUDS[values['cloud']].smtp_host}; a test server with its own CA needs extra.ca_bundle",
+        )

@@ -1,0 +1,367 @@
+"""MailSettings: defaults per mode, typed extras from strings, and every refusal naming its field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_m365mail.core.errors import ConfigurationError
+from airflow_provider_m365mail.core.settings.model import (
+    CLOUDS,
+    EXTRA_KEYS,
+    AuthType,
+    Cloud,
+    MailSettings,
+    Security,
+    SmtpMode,
+    TransportKind,
+)
+
+TENANT = "00000000-0000-4000-8000-00000000c0de"
+CLIENT = "11111111-2222-4333-8444-555555555555"
+APP = {"tenant_id": TENANT, "client_id": CLIENT}
+
+
+def build(
+    *, host: str | None = None, port: Any = None, login: str | None = None, password: str | None = None,
+    **extra: Any,
+) -> MailSettings:
+    return MailSettings.from_connection_fields(host=host, port=port, login=login, password=password, extra=extra)
+
+
+def refused(field: str, match: str | None = None, **kwargs: Any) -> ConfigurationError:
+    with pytest.raises(ConfigurationError, match=match) as info:
+        build(**kwargs)
+    assert info.value.field == field, str(info.value)
+    return info.value
+
+
+@pytest.fixture
+def pem_file(tmp_path: Path) -> str:
+    path = tmp_path / "file.pem"
+    path.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    return str(path)
+
+
+# --- defaults -------------------------------------------------------------------------------------------------
+
+
+def test_submission_defaults_to_the_cloud_host_587_starttls_and_basic_auth() -> None:
+    s = build(login="airflow@contoso.com", password="pw")
+    assert (s.transport, s.smtp_mode, s.host, s.port) == (TransportKind.SMTP, SmtpMode.SUBMISSION,
+                                                          "smtp.office365.com", 587)
+    assert (s.security, s.auth_type, s.username, s.password) == (Security.STARTTLS, AuthType.BASIC,
+                                                                 "airflow@contoso.com", "pw")
+
+
+def test_client_id_makes_oauth2_app_and_the_password_becomes_the_client_secret() -> None:
+    s = build(login="airflow@contoso.com", password="app-secret", **APP)
+    assert s.auth_type is AuthType.OAUTH2_APP
+    assert (s.client_secret, s.password) == ("app-secret", None)
+    assert s.authority == f"https://login.microsoftonline.com/{TENANT}"
+    assert s.exchange_scope == "https://outlook.office365.com/.default"
+    assert s.graph_scope == "https://graph.microsoft.com/.default"
+    assert s.uses_oauth
+
+
+def test_client_secret_extra_wins_over_the_password() -> None:
+    s = build(login="airflow@contoso.com", password="ignored", client_secret="from-extra", **APP)
+    assert s.client_secret == "from-extra"
+
+
+def test_port_465_implies_ssl_and_ssl_implies_465() -> None:
+    assert build(host="mail.example.com", port=465, login="a@b.com", password="p").security is Security.SSL
+    assert build(host="mail.example.com", login="a@b.com", password="p", security="ssl").port == 465
+
+
+def test_direct_send_defaults_to_25_starttls_without_auth() -> None:
+    s = build(host="contoso-com.mail.protection.outlook.com", smtp_mode="direct_send")
+    assert (s.port, s.security, s.auth_type) == (25, Security.STARTTLS, AuthType.NONE)
+
+
+def test_the_tenant_mx_host_implies_direct_send() -> None:
+    s = build(host="contoso-com.mail.protection.outlook.com")
+    assert s.smtp_mode is SmtpMode.DIRECT_SEND
+
+
+def test_port_25_allows_starttls_or_none() -> None:
+    assert build(host="relay.example.com", port=25, security="none").security is Security.NONE
+    assert build(host="relay.example.com", port=25, security="starttls").security is Security.STARTTLS
+
+
+def test_extras_given_as_strings_are_parsed() -> None:
+    s = build(
+        host="mail.example.com", port="2525", login="a@b.com", password="p", timeout="12.5",
+        max_recipients_per_message="100", max_messages_per_minute="10", save_to_sent_items="false",
+        alternate_host="backup.example.com", alternate_port="2526", allowed_senders="a@b.com; *@c.com",
+    )
+    assert (s.port, s.timeout, s.max_recipients_per_message, s.max_messages_per_minute) == (2525, 12.5, 100, 10)
+    assert s.save_to_sent_items is False
+    assert (s.alternate_host, s.alternate_port) == ("backup.example.com", 2526)
+    assert s.allowed_senders == ("a@b.com", "*@c.com")
+
+
+def test_alternate_port_defaults_to_the_main_port() -> None:
+    assert build(host="a.example.com", port=2525, alternate_host="b.example.com").alternate_port == 2525
+
+
+def test_empty_ui_fields_count_as_unset_and_enum_values_ignore_case() -> None:
+    s = build(login="a@contoso.com", password="p", tenant_id="", security=" STARTTLS ", proxy="")
+    assert (s.tenant_id, s.security, s.proxy) == (None, Security.STARTTLS, None)
+
+
+def test_legacy_prefixed_extra_keys_are_accepted() -> None:
+    assert build(host="mx.example.com", port=25, **{"extra__m365mail__security": "none"}).security is Security.NONE
+
+
+def test_from_email_with_a_display_name_fills_from_name() -> None:
+    s = build(login="a@contoso.com", password="p", from_email="Reports Ü <reports@contoso.com>",
+              reply_to="help@contoso.com; Desk <desk@contoso.com>")
+    assert (s.from_email, s.from_name) == ("reports@contoso.com", "Reports Ü")
+    assert s.reply_to == "help@contoso.com, Desk <desk@contoso.com>"
+
+
+@pytest.mark.parametrize("cloud", list(Cloud))
+def test_cloud_drives_authority_smtp_host_graph_and_scopes(cloud: Cloud) -> None:
+    s = build(login="a@contoso.com", password="s", cloud=cloud.value, **APP)
+    endpoints = CLOUDS[cloud]
+    assert (s.host, s.authority_host, s.graph_endpoint) == (endpoints.smtp_host, endpoints.authority_host,
+                                                            endpoints.graph_endpoint)
+    assert s.exchange_scope == f"{endpoints.exchange_resource}/.default"
+    assert s.graph_scope == f"{endpoints.graph_endpoint}/.default"
+
+
+def test_authority_override_keeps_the_clouds_scope_and_may_carry_a_port() -> None:
+    s = build(host="127.0.0.1", port=2587, login="a@contoso.com", password="s",
+              authority_host="https://127.0.0.1:8443/", **APP)
+    assert s.authority_host == "127.0.0.1:8443"
+    assert s.authority == f"https://127.0.0.1:8443/{TENANT}"
+    assert s.exchange_scope == "https://outlook.office365.com/.default"
+
+
+def test_graph_uses_the_login_as_client_id_and_the_password_as_secret() -> None:
+    s = build(login=CLIENT, password="secret", transport="graph", tenant_id=TENANT, from_email="r@contoso.com")
+    assert (s.transport, s.auth_type, s.client_id, s.username) == (TransportKind.GRAPH, AuthType.OAUTH2_APP, CLIENT,
+                                                                   None)
+    assert (s.client_secret, s.graph_endpoint, s.host, s.port) == ("secret", "https://graph.microsoft.com",
+                                                                   "graph.microsoft.com", 443)
+
+
+def test_graph_endpoint_comes_from_the_host_or_extra_and_loses_its_version() -> None:
+    from_host = build(host="127.0.0.1", port=8443, login=CLIENT, password="s", transport="graph", tenant_id=TENANT)
+    assert from_host.graph_endpoint == "https://127.0.0.1:8443"
+    loopback = build(login=CLIENT, password="s", transport="graph", tenant_id=TENANT,
+                     graph_endpoint="http://localhost:9000/v1.0/")
+    assert (loopback.graph_endpoint, loopback.port, loopback.security) == ("http://localhost:9000", 9000,
+                                                                           Security.NONE)
+
+
+def test_sandbox_style_ip_with_a_custom_ca_is_allowed(pem_file: str) -> None:
+    s = build(host="127.0.0.1", port=2587, login="airflow@contoso.com", password="pw", ca_bundle=pem_file)
+    assert (s.host, s.ca_bundle) == ("127.0.0.1", pem_file)
+
+
+def test_certificate_credentials_replace_the_secret(pem_file: str) -> None:
+    s = build(login="a@contoso.com", certificate_path=pem_file, certificate_thumbprint="ab:cd" * 10, **APP)
+    assert (s.client_secret, s.certificate_path, s.certificate_thumbprint) == (None, pem_file, "ABCD" * 10)
+
+
+def test_delegated_with_refresh_token_or_user_password() -> None:
+    token = build(login="alice@contoso.com", refresh_token="rt", auth_type="oauth2_delegated", **APP)
+    assert (token.auth_type, token.refresh_token) == (AuthType.OAUTH2_DELEGATED, "rt")
+    ropc = build(login="alice@contoso.com", password="pw", auth_type="oauth2_delegated", **APP)
+    assert (ropc.password, ropc.client_secret) == ("pw", None)
+
+
+def test_refresh_token_implies_delegated() -> None:
+    assert build(login="a@contoso.com", refresh_token="rt", **APP).auth_type is AuthType.OAUTH2_DELEGATED
+
+
+# --- secrets ---------------------------------------------------------------------------------------------------
+
+
+def test_repr_hides_every_secret_and_secrets_lists_them() -> None:
+    s = build(login="a@contoso.com", password="pw-1", client_secret="cs-2", refresh_token="rt-3",
+              certificate_pem="pem-4", proxy="http://user:px-5@proxy.example.com:3128",
+              auth_type="oauth2_delegated", **APP)
+    text = repr(s)
+    for secret in ("cs-2", "rt-3", "pem-4", "px-5"):
+        assert secret not in text
+        assert secret in s.secrets
+    assert "user:***@proxy.example.com" in text
+    assert "a@contoso.com" in text
+
+
+# --- refusals, each naming its field ----------------------------------------------------------------------------
+
+
+def test_unknown_extra_is_refused_with_did_you_mean() -> None:
+    error = refused("extra.secuirty", "Did you mean 'security'", secuirty="starttls")
+    assert "transport" in (error.hint or "")
+
+
+def test_unknown_enum_value_lists_the_valid_ones() -> None:
+    error = refused("extra.cloud", "not a valid cloud", cloud="usgovv")
+    assert "global, usgov, usgov_dod, china" in (error.hint or "")
+    assert "usgov" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "match"),
+    [
+        ({"host": "mail.example.com", "port": 587, "security": "ssl"}, "extra.security", "port 587 uses STARTTLS"),
+        ({"host": "mail.example.com", "port": 465, "security": "starttls"}, "extra.security", "port 465"),
+        ({"host": "mail.example.com", "port": 25, "security": "ssl"}, "extra.security", "port 25"),
+        ({"host": "mail.example.com", "port": "abc"}, "port", "whole number"),
+        ({"host": "mail.example.com", "port": 70000}, "port", "TCP port"),
+        ({"host": "smtp://mail.example.com"}, "host", "URL"),
+        ({"host": "mail.example.com:587"}, "host", "port"),
+        ({"host": "bad host"}, "host", "not a valid host"),
+    ],
+)
+def test_host_port_security_refusals(kwargs: dict[str, Any], field: str, match: str) -> None:
+    refused(field, match, login="a@b.com", password="p", **kwargs)
+
+
+def test_auth_over_plaintext_is_refused_unless_allowed() -> None:
+    refused("extra.security", "clear text", host="mail.example.com", port=25, security="none",
+            login="a@b.com", password="p")
+    s = build(host="mail.example.com", port=25, security="none", login="a@b.com", password="p",
+              allow_insecure_auth="true")
+    assert s.allow_insecure_auth is True
+
+
+def test_ip_literal_for_microsoft_auth_is_refused() -> None:
+    error = refused("host", "DNS name", host="52.96.1.1", login="a@contoso.com", password="p")
+    assert "smtp.office365.com" in (error.hint or "")
+
+
+def test_direct_send_needs_a_host() -> None:
+    refused("host", "MX", smtp_mode="direct_send")
+
+
+def test_direct_send_to_the_submission_endpoint_is_refused() -> None:
+    refused("host", "5.7.57", host="smtp.office365.com", smtp_mode="direct_send")
+
+
+def test_submission_to_the_mx_is_refused() -> None:
+    refused("host", "MX endpoint", host="contoso-com.mail.protection.outlook.com", smtp_mode="submission",
+            login="a@contoso.com", password="p")
+
+
+def test_exchange_online_has_no_implicit_tls() -> None:
+    refused("extra.security", "implicit TLS", host="smtp.office365.com", port=465, login="a@contoso.com",
+            password="p")
+
+
+def test_exchange_online_submission_without_auth_is_refused() -> None:
+    refused("extra.auth_type", "authenticated", host="smtp.office365.com")
+
+
+def test_host_from_another_cloud_than_the_token_is_refused() -> None:
+    error = refused("extra.cloud", "usgov", host="smtp.office365.us", login="a@contoso.com", password="s", **APP)
+    assert "'usgov'" in (error.hint or "")
+
+
+def test_direct_send_with_auth_is_refused() -> None:
+    refused("extra.auth_type", "does not authenticate", host="contoso-com.mail.protection.outlook.com",
+            auth_type="basic", login="a@contoso.com", password="p")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"auth_type": "basic", "password": "p"}, "login"),
+        ({"auth_type": "basic", "login": "a@contoso.com"}, "password"),
+        ({"login": "a@contoso.com", "password": "s", "client_id": CLIENT}, "extra.tenant_id"),
+        ({"login": "a@contoso.com", "password": "s", "tenant_id": TENANT, "auth_type": "oauth2_app"},
+         "extra.client_id"),
+        ({"login": "a@contoso.com", **APP}, "extra.client_secret"),
+        ({"password": "s", **APP}, "login"),
+        ({"login": "a@contoso.com", "password": "s", "tenant_id": "organizations", "client_id": CLIENT},
+         "extra.tenant_id"),
+        ({"login": "a@contoso.com", "password": "s", "tenant_id": "not a tenant!", "client_id": CLIENT},
+         "extra.tenant_id"),
+        ({"login": "a@contoso.com", "auth_type": "oauth2_delegated", **APP}, "extra.refresh_token"),
+        ({"login": "a@contoso.com", "password": "s", "certificate_thumbprint": "xyz", **APP},
+         "extra.certificate_thumbprint"),
+    ],
+)
+def test_credential_refusals(kwargs: dict[str, Any], field: str) -> None:
+    refused(field, **kwargs)
+
+
+def test_graph_refuses_basic_and_smtp_only_settings() -> None:
+    refused("extra.auth_type", "OAuth", transport="graph", auth_type="basic", login="a@b.com", password="p")
+    refused("extra.smtp_mode", "smtp only", transport="graph", smtp_mode="relay", login=CLIENT, password="s",
+            tenant_id=TENANT)
+    refused("extra.graph_endpoint", "graph only", graph_endpoint="https://graph.microsoft.com",
+            login="a@b.com", password="p")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "match"),
+    [("http://graph.example.com", "https"), ("ftp://graph.example.com", "http"),
+     ("https://graph.example.com/?x=1", "root URL")],
+)
+def test_graph_endpoint_must_be_https_unless_loopback(endpoint: str, match: str) -> None:
+    refused("extra.graph_endpoint", match, transport="graph", login=CLIENT, password="s", tenant_id=TENANT,
+            graph_endpoint=endpoint)
+
+
+def test_authority_host_must_be_a_host() -> None:
+    refused("extra.authority_host", "https", authority_host="http://login.example.com", login="a@b.com",
+            password="p")
+    refused("extra.authority_host", "host:port", authority_host="login.example.com/tenant", login="a@b.com",
+            password="p")
+
+
+def test_missing_files_are_refused(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    for key in ("ca_bundle", "certificate_path", "client_certificate_path", "client_key_path"):
+        refused(f"extra.{key}", "file not found", login="a@b.com", password="p", **{key: missing})
+
+
+def test_client_key_needs_the_certificate(pem_file: str) -> None:
+    refused("extra.client_key_path", "certificate", host="mx.example.com", port=25, client_key_path=pem_file)
+
+
+def test_certificate_path_and_pem_are_exclusive(pem_file: str) -> None:
+    refused("extra.certificate_pem", "not both", login="a@b.com", certificate_path=pem_file,
+            certificate_pem="-----BEGIN", **APP)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("timeout", "0", "greater than 0"),
+        ("timeout", "soon", "not a number"),
+        ("max_recipients_per_message", "-1", "greater than 0"),
+        ("max_messages_per_minute", "1.5", "whole number"),
+        ("save_to_sent_items", "maybe", "not a boolean"),
+        ("allowed_senders", "not-an-address", "neither an address"),
+        ("allowed_senders", "*@", "neither an address"),
+        ("from_email", "nobody", "not a valid email|not one address"),
+        ("reply_to", "a@b.com, broken@", "not a valid email|not one address"),
+        ("proxy", "ftp://user:topsecret@proxy", "not a proxy URL"),
+        ("alternate_port", "2525", "alternate_host"),
+        ("client_id", 12345, "expected text"),
+        ("allowed_senders", 5, "list of strings"),
+    ],
+)
+def test_extra_value_refusals(key: str, value: Any, match: str) -> None:
+    error = refused(f"extra.{key}", match, host="mail.example.com", login="a@b.com", password="p", **{key: value})
+    assert "topsecret" not in str(error)
+
+
+def test_every_documented_extra_key_is_known() -> None:
+    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 29
+    assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy"}
+
+
+def test_authority_without_tenant_names_the_field() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        _ = build(login="a@b.com", password="p").authority
+    assert info.value.field == "extra.tenant_id"
