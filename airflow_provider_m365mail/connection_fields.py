@@ -80,8 +80,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "transport",
         "Transport",
         "smtp: Exchange Online SMTP (client submission, direct send or relay) or any SMTP server; "
-        "graph: Microsoft Graph sendMail (needs the Mail.Send permission).",
-        enum=("smtp", "graph"),
+        "graph: Microsoft Graph sendMail (needs the Mail.Send permission); ews: Exchange Web Services on an Exchange "
+        "Server on premises (not Exchange Online, where EWS is being switched off).",
+        enum=("smtp", "graph", "ews"),
         default="smtp",
     ),
     ConnField(
@@ -106,9 +107,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "basic: the mailbox password (SMTP AUTH basic authentication, which Exchange Online switches off by "
         "default at the end of 2026); oauth2_app: client credentials of an Entra app registration (application "
         "permission SMTP.SendAsApp or Mail.Send); oauth2_delegated: a user's refresh token (delegated SMTP.Send or "
-        "Mail.Send); none: direct send or relay. Empty: oauth2_app when a client ID is set, basic when a login and "
-        "password are set.",
-        enum=("basic", "oauth2_app", "oauth2_delegated", "none"),
+        "Mail.Send); ntlm: Windows integrated sign-in to Exchange Server (EWS only); none: direct send or relay. "
+        "Empty: oauth2_app when a client ID is set, else basic when a login and password are set (ntlm for EWS).",
+        enum=("basic", "oauth2_app", "oauth2_delegated", "ntlm", "none"),
     ),
     ConnField(
         "tenant_id",
@@ -174,6 +175,21 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "Override of the Microsoft Graph root; default from the cloud, e.g. https://graph.microsoft.com.",
         format="url",
         placeholder="https://graph.microsoft.com",
+    ),
+    ConnField(
+        "ews_url",
+        "EWS URL",
+        "transport ews: the Exchange Server's EWS endpoint; default https://<host>/EWS/Exchange.asmx.",
+        format="url",
+        placeholder="https://mail.contoso.local/EWS/Exchange.asmx",
+    ),
+    ConnField(
+        "ews_impersonation",
+        "EWS impersonation",
+        "transport ews: act as the From mailbox through ExchangeImpersonation (the account needs the "
+        "ApplicationImpersonation role) instead of sending as it with a Send As grant.",
+        type="boolean",
+        default=False,
     ),
     ConnField(
         "ca_bundle",
@@ -243,7 +259,8 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
     ConnField(
         "save_to_sent_items",
         "Save to Sent Items",
-        "Graph only: keep a copy in the sender's Sent Items folder (Graph's saveToSentItems).",
+        "Graph and EWS: keep a copy in the sender's Sent Items folder (Graph's saveToSentItems, EWS's "
+        "SendAndSaveCopy).",
         type="boolean",
         default=True,
     ),

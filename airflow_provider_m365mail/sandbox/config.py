@@ -86,6 +86,7 @@ class TenantConfig:
     smtp_auth_enabled: bool = True  # tenant-wide SMTP AUTH switch (5.7.139 ... disabled for the Tenant)
     basic_auth_enabled: bool = True  # False: 535 5.7.139 ... basic authentication is disabled
     relay_allowed_ips: tuple[str, ...] = ("127.0.0.1",)  # connector by IP for the relay listener
+    impersonators: tuple[str, ...] = ()  # accounts with the ApplicationImpersonation role (EWS)
     token_lifetime_s: int = 3600
     limits: Limits = field(default_factory=Limits)
 

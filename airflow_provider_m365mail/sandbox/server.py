@@ -287,6 +287,11 @@ class Sandbox:
                 transport="graph", **oauth, client_id=app.client_id, graph_endpoint=graph_endpoint,
                 ca_bundle=ca, from_email=from_email, allowed_senders=allowed,
             )
+        if basic is not None:
+            connections["ews"] = connection(
+                None, basic.address, basic.password, transport="ews", auth_type="ntlm",
+                ews_url=f"{http_base}/EWS/Exchange.asmx", ca_bundle=ca, from_email=from_email, allowed_senders=allowed,
+            )
         return {
             "smtp": {
                 "host": host,
@@ -299,6 +304,7 @@ class Sandbox:
             "token_endpoint": f"{http_base}/{tenant.tenant_id}/oauth2/v2.0/token",
             "authority_host": authority_host,
             "graph_endpoint": graph_endpoint,
+            "ews_url": f"{http_base}/EWS/Exchange.asmx",
             "inbox_url": f"{http_base}/",
             "admin_url": f"{http_base}/_sandbox",
             "ca_file": ca,

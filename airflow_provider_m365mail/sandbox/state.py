@@ -23,7 +23,7 @@ from typing import Any, Literal
 from .config import Grant, Right, TenantConfig
 from .tokens import TokenIssuer
 
-FaultTarget = Literal["smtp", "graph", "token"]
+FaultTarget = Literal["smtp", "graph", "token", "ews"]
 # "lose_answer" (Graph sendMail only): the message is accepted, but the client gets a 504 instead of the 202.
 FaultKind = Literal["drop_mid_data", "reply", "timeout", "lose_answer"]
 SmtpStage = Literal["connect", "ehlo", "auth", "mail", "rcpt", "data"]

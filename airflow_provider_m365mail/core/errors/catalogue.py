@@ -1,4 +1,4 @@
-"""The replies Exchange Online, Microsoft Graph and Microsoft Entra ID give, what they mean and what fixes them.
+"""The replies Exchange Online, Microsoft Graph, Entra ID and Exchange Server (EWS) give, what they mean, and fixes.
 
 Pure data: ``core.errors`` matches replies against it and ``docs/troubleshooting.md`` is generated from it.
 Within a source the first matching entry wins, so specific entries come before general ones.
@@ -16,6 +16,7 @@ class ReplySource(str, Enum):
     SMTP = "smtp"
     GRAPH = "graph"
     ENTRA = "entra"
+    EWS = "ews"
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class KnownReply:
     SMTP entries match on ``code`` (reply code, when set), ``enhanced_status`` ("5.7.139" or a range such as
     "4.7.500-699") and ``pattern`` (a case-insensitive regex searched in the reply). Graph entries match on
     ``code`` (Graph ``error.code``), or, when ``code`` is None, on ``http_status``. Entra entries match on
-    ``code`` ("AADSTS7000215"). ``error`` names the class in ``core.errors`` the reply becomes.
+    ``code`` ("AADSTS7000215"), EWS entries on ``code`` (``ResponseCode``). ``error`` names the class in
+    ``core.errors`` the reply becomes.
     """
 
     source: ReplySource
@@ -45,6 +47,7 @@ class KnownReply:
 _SMTP = ReplySource.SMTP
 _GRAPH = ReplySource.GRAPH
 _ENTRA = ReplySource.ENTRA
+_EWS = ReplySource.EWS
 _AUTH = "AuthenticationError"
 _SEND_AS = "SendAsDeniedError"
 _PERMANENT = "PermanentSendError"
@@ -93,6 +96,11 @@ def _graph(  # noqa: PLR0917 - positional arguments keep each table row readable
 def _entra(number: int, example: str, meaning: str, fix: str, error: str = _AUTH) -> KnownReply:
     code = f"AADSTS{number}"
     return KnownReply(_ENTRA, code, None, None, f"{code}: {example}", "token request", meaning, fix,
+                      error in (_TRANSIENT, _THROTTLED), error)
+
+
+def _ews(code: str, example: str, meaning: str, fix: str, error: str) -> KnownReply:
+    return KnownReply(_EWS, code, None, None, example, "EWS request", meaning, fix,
                       error in (_TRANSIENT, _THROTTLED), error)
 
 
@@ -349,4 +357,38 @@ _ENTRA_REPLIES = (
            "The requested scope is invalid", "Check extra.cloud and the auth_type (app-only uses /.default)"),
 )
 
-KNOWN_REPLIES: tuple[KnownReply, ...] = _SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES
+_EWS_REPLIES = (
+    _ews("ErrorSendAsDenied", "The user account which was used to submit this request does not have the right to "
+         "send mail on behalf of the specified sending account.",
+         "The signed-in account may not send as (or on behalf of) the From mailbox, or the grant is not live yet",
+         _SEND_AS_GRANT, _SEND_AS),
+    _ews("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.",
+         "The account lacks the ApplicationImpersonation role for this mailbox",
+         "New-ManagementRoleAssignment -Role ApplicationImpersonation -User <account> [-CustomRecipientWriteScope "
+         "<scope>], or set ews_impersonation false and grant Send As instead", _SEND_AS),
+    _ews("ErrorAccessDenied", "Access is denied. Check credentials and try again.",
+         "The account may not use this mailbox or operation",
+         "Grant the account access to the mailbox (Add-MailboxPermission -AccessRights FullAccess) or check "
+         "that EWS is allowed for it (Get-CASMailbox <account> | fl EwsEnabled)", _PERMANENT),
+    _ews("ErrorServerBusy", "The server cannot service this request right now. Try again later.",
+         "Exchange Server's throttling policy holds the account back (BackOffMilliseconds says how long)",
+         "The provider waits as long as the server asks; for steady volume raise the account's throttling "
+         "policy (New-ThrottlingPolicy, Set-ThrottlingPolicyAssociation)", _THROTTLED),
+    _ews("ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.",
+         "The message is larger than the server or mailbox allows",
+         "Send smaller attachments, or raise the limit: Set-TransportConfig -MaxSendSize, Set-Mailbox "
+         "-MaxSendSize, and maxAllowedContentLength / maxReceivedMessageSize of the EWS virtual directory",
+         _PERMANENT),
+    _ews("ErrorNonExistentMailbox", "No mailbox with such guid.",
+         "The From (or impersonated) mailbox does not exist on this Exchange organisation",
+         "Check the address, or the mailbox's PrimarySmtpAddress", _PERMANENT),
+    _ews("ErrorInternalServerTransientError", "An internal server transient error occurred.",
+         "A passing failure inside Exchange Server", "Nothing: the provider retries it", _TRANSIENT),
+    _ews("HTTP401", "401 Unauthorized",
+         "Exchange Server refused the credentials (wrong password, a locked account, or the authentication "
+         "method is off on the EWS virtual directory)",
+         "Check login and password; auth_type ntlm or basic must match Get-WebServicesVirtualDirectory | fl "
+         "*Authentication", _AUTH),
+)
+
+KNOWN_REPLIES: tuple[KnownReply, ...] = _SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES + _EWS_REPLIES

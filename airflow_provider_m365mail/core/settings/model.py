@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
 from airflow_provider_m365mail.core.settings.choices import AuthType, Security, SmtpMode, TransportKind
@@ -23,7 +24,8 @@ EXTRA_KEYS: tuple[str, ...] = (
     "certificate_path", "certificate_pem", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
     "graph_endpoint", "ca_bundle", "client_certificate_path", "client_key_path", "from_email", "from_name",
     "reply_to", "allowed_senders", "alternate_host", "alternate_port", "max_recipients_per_message",
-    "max_messages_per_minute", "timeout", "proxy", "save_to_sent_items", "allow_insecure_auth",
+    "max_messages_per_minute", "timeout", "proxy", "save_to_sent_items", "allow_insecure_auth", "ews_url",
+    "ews_impersonation",
 )
 
 _SECRET = MappingProxyType({"secret": True})
@@ -66,6 +68,8 @@ class MailSettings:
     proxy: str | None = None
     save_to_sent_items: bool = True
     allow_insecure_auth: bool = False
+    ews_url: str | None = None
+    ews_impersonation: bool = False
 
     def __repr__(self) -> str:
         parts = []
@@ -141,6 +145,12 @@ class MailSettings:
     def graph_scope(self) -> str:
         """The app-only scope for Microsoft Graph in this cloud."""
         return f"{CLOUDS[self.cloud].graph_endpoint}/.default"
+
+    @property
+    def ews_scope(self) -> str:
+        """The app-only scope for EWS on an Exchange Server with hybrid modern authentication (its own origin)."""
+        parts = urlsplit(self.ews_url or "")
+        return f"{parts.scheme}://{parts.netloc}/.default"
 
     @property
     def uses_oauth(self) -> bool:

@@ -16,6 +16,7 @@ from airflow_provider_m365mail.core.errors import ConfigurationError
 from airflow_provider_m365mail.core.message.addresses import parse_address, parse_address_list
 from airflow_provider_m365mail.core.settings.choices import AuthType, Security, SmtpMode, TransportKind
 from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
+from airflow_provider_m365mail.core.settings.ews import check_ews_auth, ews_endpoint
 from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader, parse_int
 from airflow_provider_m365mail.core.settings.hosts import (
     check_authority_host,
@@ -73,6 +74,8 @@ def resolve_connection(
         )
     if transport is TransportKind.GRAPH:
         values.update(_graph_endpoint(host, port, extra, endpoints.graph_endpoint))
+    elif transport is TransportKind.EWS:
+        values.update(ews_endpoint(host, port, extra))
     else:
         values.update(_smtp_endpoint(host, port, login, extra, cloud))
     values.update(_credentials(values, login, password, extra))
@@ -248,6 +251,8 @@ def _default_auth(values: dict[str, Any], login: str | None, password: str | Non
     oauth = AuthType.OAUTH2_DELEGATED if values["refresh_token"] else AuthType.OAUTH2_APP
     if values["transport"] is TransportKind.GRAPH:
         return oauth
+    if values["transport"] is TransportKind.EWS:
+        return oauth if client_id else AuthType.NTLM
     if values["smtp_mode"] is not SmtpMode.SUBMISSION:
         return AuthType.NONE
     if client_id:
@@ -259,10 +264,11 @@ def _credentials(values: dict[str, Any], login: str | None, password: str | None
     client_id = extra.text("client_id")
     auth = extra.choice("auth_type", AuthType) or _default_auth(values, login, password, client_id)
     graph = values["transport"] is TransportKind.GRAPH
-    if graph and auth in (AuthType.BASIC, AuthType.NONE):
+    if graph and auth in (AuthType.BASIC, AuthType.NTLM, AuthType.NONE):
         raise ConfigurationError(
             "extra.auth_type", f"Microsoft Graph needs OAuth, not {auth.value}", hint=_OAUTH_FIX
         )
+    check_ews_auth(values["transport"], auth)
     if values["smtp_mode"] is not SmtpMode.SUBMISSION and auth is not AuthType.NONE:
         raise ConfigurationError(
             "extra.auth_type",
@@ -274,7 +280,7 @@ def _credentials(values: dict[str, Any], login: str | None, password: str | None
         client_id, username = login, None
     if auth is AuthType.OAUTH2_APP or (auth is AuthType.OAUTH2_DELEGATED and values["refresh_token"]):
         client_secret, password = client_secret or password, None
-    if auth is AuthType.BASIC:
+    if auth in (AuthType.BASIC, AuthType.NTLM):
         if not login:
             raise ConfigurationError("login", "basic auth needs the mailbox to sign in as", hint="set login")
         if not password:
@@ -340,7 +346,7 @@ def _check_oauth(
 
 
 def _check_coherence(values: dict[str, Any], *, custom_authority: bool) -> None:
-    if values["transport"] is TransportKind.GRAPH:
+    if values["transport"] is not TransportKind.SMTP:
         return
     host, auth, security, mode = values["host"], values["auth_type"], values["security"], values["smtp_mode"]
     host_cloud = submission_cloud(host)

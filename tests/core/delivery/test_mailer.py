@@ -188,6 +188,7 @@ def test_each_transport_kind_is_built(kind: TransportKind) -> None:
             "tenant_id": "00000000-0000-4000-8000-00000000c0de",
             "client_id": "11111111-2222-4333-8444-555555555555",
             "from_email": "airflow@contoso.com",
+            **({"ews_url": "https://mail.contoso.local/EWS/Exchange.asmx"} if kind is TransportKind.EWS else {}),
         },
     )
     assert make_transport(settings).name == kind.value

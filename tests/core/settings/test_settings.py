@@ -357,8 +357,8 @@ def test_extra_value_refusals(key: str, value: Any, match: str) -> None:
 
 
 def test_every_documented_extra_key_is_known() -> None:
-    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 29
-    assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy"}
+    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 31
+    assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy", "ews_url"}
 
 
 def test_authority_without_tenant_names_the_field() -> None:

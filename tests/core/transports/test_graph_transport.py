@@ -37,9 +37,10 @@ from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.message.addresses import Address
 from airflow_provider_m365mail.core.message.outgoing import Attachment, OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
-from airflow_provider_m365mail.core.transports.graph.errors import error_from_body, retry_after_seconds
+from airflow_provider_m365mail.core.transports.graph.errors import error_from_body
 from airflow_provider_m365mail.core.transports.graph.transport import GraphTransport, graph_token_provider
 from airflow_provider_m365mail.core.transports.graph.upload import upload_attachment
+from airflow_provider_m365mail.core.transports.http_errors import retry_after_seconds
 from airflow_provider_m365mail.sandbox.server import Sandbox
 from airflow_provider_m365mail.sandbox.state import Fault
 

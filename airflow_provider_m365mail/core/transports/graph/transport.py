@@ -43,7 +43,7 @@ from airflow_provider_m365mail.core.errors import (
 from airflow_provider_m365mail.core.message.outgoing import make_message_id
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session
-from airflow_provider_m365mail.core.transports.graph.errors import error_from_sdk, error_from_transport
+from airflow_provider_m365mail.core.transports.graph.errors import error_from_sdk
 from airflow_provider_m365mail.core.transports.graph.payload import (
     GraphPlan,
     attachment_json,
@@ -54,6 +54,7 @@ from airflow_provider_m365mail.core.transports.graph.payload import (
     upload_item_json,
 )
 from airflow_provider_m365mail.core.transports.graph.upload import upload_attachment
+from airflow_provider_m365mail.core.transports.http_errors import error_from_transport
 
 if TYPE_CHECKING:
     import httpx

@@ -24,7 +24,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_m365mail.core.errors import M365MailError, TransientSendError
-from airflow_provider_m365mail.core.transports.graph.errors import error_from_response, error_from_transport
+from airflow_provider_m365mail.core.transports.graph.errors import error_from_response
+from airflow_provider_m365mail.core.transports.http_errors import error_from_transport
 
 if TYPE_CHECKING:
     import httpx
