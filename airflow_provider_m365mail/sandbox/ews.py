@@ -84,6 +84,7 @@ async def ews(request: web.Request) -> web.StreamResponse:
             return _fault("ErrorInvalidRequest", f"The sandbox does not emulate the EWS operation {name!r}.",
                           status=500)
     except _Refused as refused:
+        state.stats["ews_refused"] += 1
         if refused.status != 200:
             return _fault(refused.code, _TEXTS.get(refused.code, refused.code), status=refused.status,
                           back_off_ms=refused.back_off_ms)
