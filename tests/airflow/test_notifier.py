@@ -169,3 +169,16 @@ async def test_awaiting_the_notifier_sends_from_the_running_loop_with_the_same_m
     first, second = m365_sandbox.messages()
     assert first.subject.strip() == "Airflow: Task will retry: sales.load (run manual__1, try 1 of 3)"
     assert first.message_id == second.message_id  # the sync and async paths build the same alert
+
+
+def test_the_alert_goes_out_over_ews_when_the_connection_says_so(
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = m365_sandbox.settings["airflow_connections"]["ews"]
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection))
+
+    M365EmailNotifier(to="ops@contoso.com")(task_context(error=RuntimeError("disk full")))
+
+    (stored,) = m365_sandbox.messages()
+    assert (stored.transport, stored.envelope_to) == ("ews", ("ops@contoso.com",))
+    assert "RuntimeError: disk full" in bodies(m365_sandbox.parsed(stored.id))[1]
