@@ -96,7 +96,7 @@ async def attachment(request: web.Request) -> web.Response:
     """``GET /messages/{id}/attachments/{n}``: download one attachment (n counts from 0)."""
     _, view = _load(request)
     number = request.match_info["n"]
-    if not number.isdigit() or int(number) >= len(view.attachments):
+    if not (number.isascii() and number.isdigit()) or int(number) >= len(view.attachments):
         raise sandbox_error(404, "AttachmentNotFound", f"The message has no attachment number {number}.")
     item = view.attachments[int(number)]
     filename = "".join(c if c.isalnum() or c in "._- " else "_" for c in item.filename) or "attachment"
