@@ -7,6 +7,7 @@ Unauthenticated by design: the sandbox binds loopback only. Request bodies are v
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, fields
 from typing import Any, cast, get_args
 
@@ -172,6 +173,14 @@ def parse_fault(body: dict[str, Any]) -> Fault:
     if message is not None and not isinstance(message, str):
         raise invalid("message", "must be a string")
     probability, retry_after = body.get("probability"), body.get("retry_after_s")
+    route = body.get("route")
+    if route is not None:
+        if target != "graph":
+            raise invalid("route", "applies to the graph target only")
+        try:
+            re.compile(text("route", route))
+        except re.error as exc:
+            raise invalid("route", f"is not a regular expression: {exc}") from None
     return Fault(
         target=cast(FaultTarget, target),
         kind=cast(FaultKind, kind),
@@ -182,6 +191,7 @@ def parse_fault(body: dict[str, Any]) -> Fault:
         count=int(number("count", body.get("count", 1), 1, MAX_FAULT_COUNT, integer=True)),
         probability=None if probability is None else float(number("probability", probability, 0, 1)),
         stage=cast(SmtpStage, stage),
+        route=route,
     )
 
 

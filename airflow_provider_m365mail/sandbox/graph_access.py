@@ -175,10 +175,15 @@ def _resolved(state: SandboxState, address: Address) -> Address:
     return Address(address.address, known.display_name) if known and not address.name else address
 
 
+def route_of(request: web.Request) -> str:
+    """Return what a fault's ``route`` is matched against: ``"METHOD /path"``."""
+    return f"{request.method} {request.path}"
+
+
 async def apply_fault(request: web.Request) -> None:
     """Answer with the armed Graph fault, if any (a timeout waits, bounded, then answers 504)."""
     state = request.app[STATE]
-    fault = state.take_fault("graph", kinds=("reply", "timeout"))
+    fault = state.take_fault("graph", kinds=("reply", "timeout"), route=route_of(request))
     if fault is None:
         return
     if fault.kind == "timeout":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import uuid
 from collections import Counter, defaultdict, deque
@@ -43,6 +44,8 @@ class Fault:
     count: int = 1
     probability: float | None = None  # when set, each matching request fails with this chance; count ignored
     stage: SmtpStage = "mail"  # SMTP only: where a "reply" fault answers ("data" = after the message body)
+    # Graph only: a regular expression searched in "METHOD /path" (e.g. "/send$", "^DELETE "); None: every request
+    route: str | None = None
 
     def wait_s(self) -> float:
         """Return how long a "timeout" fault hangs before answering: its ``retry_after_s``, bounded."""
@@ -271,17 +274,23 @@ class SandboxState:
         self.faults.append(fault)
 
     def take_fault(
-        self, target: FaultTarget, stage: SmtpStage | None = None, kinds: Collection[FaultKind] | None = None
+        self,
+        target: FaultTarget,
+        stage: SmtpStage | None = None,
+        kinds: Collection[FaultKind] | None = None,
+        route: str = "",
     ) -> Fault | None:
         """Return the fault to apply to this request (consuming one use), or None.
 
         ``kinds`` narrows the search to the kinds the caller can apply at this point (a dropped DATA transfer
-        is not a reply at a stage, for instance).
+        is not a reply at a stage, for instance); ``route`` ("METHOD /path") is matched by faults with a route.
         """
         for fault in list(self.faults):
             if fault.target != target or (stage is not None and fault.target == "smtp" and fault.stage != stage):
                 continue
             if kinds is not None and fault.kind not in kinds:
+                continue
+            if fault.route is not None and re.search(fault.route, route) is None:
                 continue
             if fault.probability is not None:
                 if random.random() < fault.probability:
