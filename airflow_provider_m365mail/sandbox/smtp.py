@@ -43,7 +43,6 @@ _AUTH_LISTENERS: frozenset[Listener] = frozenset({"submission", "ssl"})
 _AUTH_MECHANISMS = ("LOGIN", "PLAIN", "XOAUTH2")
 _STAGE_FAULTS: tuple[FaultKind, ...] = ("reply", "timeout")
 _DROP_FAULTS: tuple[FaultKind, ...] = ("drop_mid_data",)
-_MAX_FAULT_WAIT_S = 60.0
 _AUTH_LINE_LIMIT = 8192
 
 log = logging.getLogger(__name__)
@@ -193,7 +192,7 @@ class ExchangeSession:
         if fault is None:
             return None
         if fault.kind == "timeout":
-            await asyncio.sleep(min(fault.retry_after_s or _MAX_FAULT_WAIT_S, _MAX_FAULT_WAIT_S))
+            await asyncio.sleep(fault.wait_s())
             return replies.TIMED_OUT
         return replies.fault_reply(fault.code, fault.message)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import uuid
 from collections import Counter, defaultdict, deque
@@ -27,6 +28,8 @@ FaultTarget = Literal["smtp", "graph", "token", "ews"]
 # "lose_answer" (Graph sendMail only): the message is accepted, but the client gets a 504 instead of the 202.
 FaultKind = Literal["drop_mid_data", "reply", "timeout", "lose_answer"]
 SmtpStage = Literal["connect", "ehlo", "auth", "mail", "rcpt", "data"]
+FAULT_WAIT_S = 30.0  # how long a "timeout" fault hangs by default: longer than the usual client timeouts
+MAX_FAULT_WAIT_S = 60.0
 
 
 @dataclass
@@ -41,6 +44,13 @@ class Fault:
     count: int = 1
     probability: float | None = None  # when set, each matching request fails with this chance; count ignored
     stage: SmtpStage = "mail"  # SMTP only: where a "reply" fault answers ("data" = after the message body)
+    # Graph only: a regular expression searched in "METHOD /path" (e.g. "/send$", "^DELETE "); None: every request
+    route: str | None = None
+
+    def wait_s(self) -> float:
+        """Return how long a "timeout" fault hangs before answering: its ``retry_after_s``, bounded."""
+        wait = self.retry_after_s or FAULT_WAIT_S
+        return min(wait, MAX_FAULT_WAIT_S) if wait >= 0 else 0.0  # NaN (not comparable): no wait
 
 
 @dataclass(frozen=True)
@@ -82,10 +92,11 @@ class _ScopeAddition:
 class SandboxState:
     """The tenant's mutable state. Construct with a tenant and a folder; ``reset()`` restores the config."""
 
-    tenant: TenantConfig
+    tenant: TenantConfig  # as changed at run time (``update_tenant``); ``configured_tenant`` is what reset restores
     state_dir: Path
     clock: Callable[[], float] = time.time
     tokens: TokenIssuer = field(init=False)
+    configured_tenant: TenantConfig = field(init=False)
     stats: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
     _grants: dict[tuple[str, str, Right], _ActiveGrant] = field(default_factory=dict)
@@ -99,6 +110,7 @@ class SandboxState:
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._messages_dir.mkdir(exist_ok=True)
+        self.configured_tenant = self.tenant
         self.tokens = TokenIssuer(self.tenant, self.state_dir, clock=self.clock)
         self._load_grants_from_config()
         self._load_messages()
@@ -106,10 +118,15 @@ class SandboxState:
     # -- configuration -------------------------------------------------------------------------------------
 
     def reset(self, tenant: TenantConfig | None = None) -> None:
-        """Forget messages, faults, counters and admin-API grants; optionally switch to another tenant."""
+        """Forget messages, faults, counters, admin-API grants and tenant changes; optionally switch tenants.
+
+        The tenant goes back to the configured one (or to ``tenant``, which becomes the configured one), so a
+        change made through ``update_tenant`` or the admin API never leaks into whatever runs after a reset.
+        """
         if tenant is not None:
-            self.tenant = tenant
-            self.tokens.tenant = tenant
+            self.configured_tenant = tenant
+        self.tenant = self.configured_tenant
+        self.tokens.tenant = self.tenant
         self.clear_messages()
         self.faults.clear()
         self.stats.clear()
@@ -257,17 +274,23 @@ class SandboxState:
         self.faults.append(fault)
 
     def take_fault(
-        self, target: FaultTarget, stage: SmtpStage | None = None, kinds: Collection[FaultKind] | None = None
+        self,
+        target: FaultTarget,
+        stage: SmtpStage | None = None,
+        kinds: Collection[FaultKind] | None = None,
+        route: str = "",
     ) -> Fault | None:
         """Return the fault to apply to this request (consuming one use), or None.
 
         ``kinds`` narrows the search to the kinds the caller can apply at this point (a dropped DATA transfer
-        is not a reply at a stage, for instance).
+        is not a reply at a stage, for instance); ``route`` ("METHOD /path") is matched by faults with a route.
         """
         for fault in list(self.faults):
             if fault.target != target or (stage is not None and fault.target == "smtp" and fault.stage != stage):
                 continue
             if kinds is not None and fault.kind not in kinds:
+                continue
+            if fault.route is not None and re.search(fault.route, route) is None:
                 continue
             if fault.probability is not None:
                 if random.random() < fault.probability:

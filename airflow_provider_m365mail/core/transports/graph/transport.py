@@ -4,7 +4,8 @@ A message whose JSON fits Graph's 4 MB request goes out in one ``POST /users/{ma
 ``saveToSentItems`` always set explicitly: the SDK would otherwise send false). Larger ones are created as a draft
 (``POST /users/{mailbox}/messages``), get their remaining attachments added (small ones by ``POST .../attachments``,
 3 MB and up through upload sessions, see ``graph_upload``) and are sent with ``POST .../send``; a draft is always
-saved to Sent Items. A draft that fails before its send is deleted again.
+saved to Sent Items. A draft whose attachments or send fail is deleted again (best effort), so a failed message
+leaves nothing in Drafts and a retry starts from a new draft.
 
 The mailbox in the URL is the one acting: with app-only tokens the From address (sending *as* it needs no Send As
 grant, only an access policy including it) or, when sending *on behalf*, the Sender; with delegated tokens the
@@ -364,19 +365,21 @@ class GraphTransport(Session):
                 )
                 resent += await upload_attachment(uploads, session.upload_url, attachment,
                                                   timeout=self._settings.timeout)
+            await self._request("sending the draft", item.send.post, attempts=STEP_ATTEMPTS)
         except Exception:
             await self._discard(item)
             raise
-        await self._request("sending the draft", item.send.post, attempts=STEP_ATTEMPTS)
         note = f", {resent} range(s) sent again" if resent else ""
         return f"202 Accepted (draft with {len(plan.uploaded)} uploaded attachment(s){note})"
 
     async def _discard(self, item: Any) -> None:
-        """Delete a draft whose attachments could not be added; a failure here is only logged."""
+        """Delete a draft that was not sent, so that neither Drafts nor a retry's new draft leaves it behind.
+
+        Best effort: the caller is raising the error that matters, so a failure here is only logged. A draft whose
+        send did go through before its answer was lost has already left Drafts, and deleting it finds nothing.
+        """
         try:
             await item.delete()
         except Exception as exc:
             error = _translate(exc, "deleting the draft")
-            if error is None:
-                raise
-            log.warning("could not delete the unsent draft: %s", error)
+            log.warning("could not delete the unsent draft: %s", error if error is not None else type(exc).__name__)
