@@ -59,13 +59,6 @@ def is_inline(attachment: Attachment, message: OutgoingMessage) -> bool:
     return attachment.content_id is not None and message.html is not None
 
 
-def _size_of(attachment: Attachment) -> int:
-    try:
-        return attachment.size
-    except OSError as exc:
-        raise MessageValidationError("attachments", f"cannot read {attachment.path}: {exc.strerror}") from None
-
-
 def validate_for_graph(message: OutgoingMessage) -> None:
     """Refuse what Graph would refuse: non-``x-`` or oversized custom headers, attachments over the limits."""
     total = 0
@@ -84,7 +77,7 @@ def validate_for_graph(message: OutgoingMessage) -> None:
             hint="send fewer or shorter x- headers",
         )
     for attachment in message.attachments:
-        size = _size_of(attachment)
+        size = attachment.size
         if size > MAX_ATTACHMENT_BYTES:
             raise MessageValidationError(
                 "attachments",
@@ -126,7 +119,7 @@ def upload_item_json(attachment: Attachment, *, inline: bool) -> dict[str, Any]:
     item: dict[str, Any] = {
         "attachmentType": "file",
         "name": attachment.filename,
-        "size": _size_of(attachment),
+        "size": attachment.size,
         "contentType": attachment.content_type,
         "isInline": inline,
     }
@@ -179,7 +172,7 @@ def _embedded_size(attachment: Attachment, message: OutgoingMessage) -> int:
         "contentId": attachment.content_id or "",
         "contentBytes": "",
     }
-    return _json_size(entry) + 4 * -(-_size_of(attachment) // 3) + 2
+    return _json_size(entry) + 4 * -(-attachment.size // 3) + 2
 
 
 def plan_graph_send(message: OutgoingMessage, identity: SenderIdentity) -> GraphPlan:
@@ -197,7 +190,7 @@ def plan_graph_send(message: OutgoingMessage, identity: SenderIdentity) -> Graph
     posted: list[Attachment] = []
     uploaded: list[Attachment] = []
     for attachment in message.attachments:
-        if _size_of(attachment) >= UPLOAD_THRESHOLD_BYTES:
+        if attachment.size >= UPLOAD_THRESHOLD_BYTES:
             uploaded.append(attachment)
             continue
         size = _embedded_size(attachment, message)
