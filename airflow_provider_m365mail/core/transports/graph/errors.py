@@ -86,6 +86,11 @@ def error_from_transport(exc: Exception, doing: str) -> M365MailError | None:
     """Classify an ``httpx`` failure while ``doing`` something; None for exceptions that are not httpx's."""
     import httpx
 
+    if isinstance(exc, (httpx.InvalidURL, httpx.CookieConflict, httpx.StreamError)):  # not HTTPError subclasses
+        return PermanentSendError(
+            f"the request could not be made while {doing} ({type(exc).__name__})",
+            hint="check extra.graph_endpoint and extra.proxy",
+        )
     if not isinstance(exc, httpx.HTTPError):
         return None
     if isinstance(exc, httpx.TimeoutException):
