@@ -212,6 +212,8 @@ class OutgoingMessage:
     importance: str = "normal"
     message_id: str | None = None
     save_to_sent_items: bool | None = None  # Graph only; None: the connection's setting
+    # When not empty, the only envelope recipients (SMTP): those a server deferred, sent the same message again
+    envelope: tuple[Address, ...] = ()
 
     @classmethod
     def create(
@@ -262,6 +264,8 @@ class OutgoingMessage:
 
     def recipients(self) -> tuple[Address, ...]:
         """Every envelope recipient (to, cc, bcc, or ``envelope`` when set), each address once."""
+        if self.envelope:
+            return self.envelope
         seen: dict[str, Address] = {}
         for address in (*self.to, *self.cc, *self.bcc):
             seen.setdefault(address.email.lower(), address)

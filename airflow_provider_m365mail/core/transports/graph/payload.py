@@ -61,6 +61,8 @@ def is_inline(attachment: Attachment, message: OutgoingMessage) -> bool:
 
 def validate_for_graph(message: OutgoingMessage) -> None:
     """Refuse what Graph would refuse: non-``x-`` or oversized custom headers, attachments over the limits."""
+    if message.envelope:  # only SMTP servers defer single recipients, and only SMTP sends to some of them
+        raise MessageValidationError("envelope", "Graph sends a message to all its recipients, not to a subset")
     total = 0
     for name, value in message.headers:
         if not name.lower().startswith("x-"):

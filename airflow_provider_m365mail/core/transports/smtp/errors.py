@@ -106,5 +106,16 @@ def _tls_error(exc: ssl.SSLError, stage: Stage) -> M365MailError:
     )
 
 
+def is_temporary(code: int) -> bool:
+    """Tell whether an SMTP reply code refuses for now only (4xx): the same request may succeed later."""
+    return 400 <= code < 500
+
+
 def _all_refused(exc: Any, stage: Stage) -> M365MailError:
+    """Every recipient refused, so nothing was sent: retry when one refusal is temporary (452 4.5.3 ...)."""
+    for refusal in exc.recipients:
+        if is_temporary(refusal.code):
+            error = classify_smtp_reply(refusal.code, refusal.message, stage="rcpt")
+            if isinstance(error, TransientSendError):
+                return error
     return classify_refused_recipients({r.recipient: (r.code, r.message) for r in exc.recipients})
