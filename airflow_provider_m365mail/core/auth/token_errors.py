@@ -9,7 +9,6 @@ not be read are transient. Messages name the identity provider's URL but never a
 from __future__ import annotations
 
 import functools
-import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from airflow_provider_m365mail.core.errors import (
     PermanentSendError,
     TransientSendError,
 )
+from airflow_provider_m365mail.core.errors.foreign import by_class, tls_failure
 
 Translator = Callable[[Any, str], M365MailError]
 
@@ -30,11 +30,7 @@ def is_token_request_error(exc: BaseException) -> bool:
 
 def translate_token_error(exc: BaseException, authority: str) -> M365MailError:
     """Map a requests or MSAL exception raised while asking ``authority`` for a token to the provider's error."""
-    for cls in type(exc).__mro__:
-        translator = _translators().get(cls)
-        if translator is not None:
-            return translator(exc, authority)
-    raise TypeError(f"no translation for {type(exc).__name__}") from exc
+    return by_class(_translators(), exc)(exc, authority)
 
 
 @functools.cache
@@ -84,44 +80,9 @@ def _translators() -> dict[type[BaseException], Translator]:
 
 
 def _tls_error(exc: BaseException, authority: str) -> M365MailError:
-    verify = _certificate_error(exc)
-    if verify is not None:
-        return PermanentSendError(
-            f"the identity provider's TLS certificate was not accepted ({authority}): {verify}",
-            hint="use the identity provider's DNS name as authority_host; for a private CA set extra.ca_bundle",
-        )
-    return PermanentSendError(
-        f"TLS negotiation with the identity provider at {authority} failed: {_reason(exc)}",
-        hint="extra.ca_bundle must be a PEM file of CA certificates; the identity provider needs TLS 1.2+",
+    return tls_failure(
+        exc,
+        peer=f"the identity provider at {authority}",
+        host_field="authority_host",
+        negotiation_hint="extra.ca_bundle must be a PEM file of CA certificates; the identity provider needs TLS 1.2+",
     )
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """Return the exception, its causes and the ``args`` it wraps (requests wraps urllib3's error in args)."""
-    found: list[BaseException] = []
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop(0)
-        if any(current is seen for seen in found):
-            continue
-        found.append(current)
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-        pending.extend(a for a in current.args if isinstance(a, BaseException))
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            pending.append(reason)
-    return found
-
-
-def _certificate_error(exc: BaseException) -> str | None:
-    for cause in _chain(exc):
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return str(cause.verify_message or cause.reason or "verification failed")
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    for cause in _chain(exc):
-        if isinstance(cause, ssl.SSLError):
-            return str(cause.reason or cause.strerror or type(cause).__name__)
-    return type(exc).__name__

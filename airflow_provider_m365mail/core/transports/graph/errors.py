@@ -9,7 +9,6 @@ URLs: an upload URL carries its own credential.
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -21,6 +20,7 @@ from airflow_provider_m365mail.core.errors import (
     TransientSendError,
     classify_graph_error,
 )
+from airflow_provider_m365mail.core.errors.foreign import certificate_failure
 
 if TYPE_CHECKING:
     import httpx
@@ -100,7 +100,7 @@ def error_from_transport(exc: Exception, doing: str) -> M365MailError | None:
             f"the proxy failed while {doing} ({type(exc).__name__})",
             hint="check extra.proxy (scheme, host, port and credentials)",
         )
-    verify = _certificate_error(exc)
+    verify = certificate_failure(exc)
     if verify is not None:
         return PermanentSendError(
             f"the Graph endpoint's TLS certificate was not accepted while {doing}: {verify}",
@@ -119,13 +119,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
         chain.append(current)
         current = current.__cause__ or current.__context__
     return chain
-
-
-def _certificate_error(exc: BaseException) -> str | None:
-    for cause in _chain(exc):
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return str(cause.verify_message or cause.reason or "verification failed")
-    return None
 
 
 def _reason(exc: BaseException) -> str:
