@@ -63,6 +63,14 @@ class Attachment:
     def __post_init__(self) -> None:
         if (self.content is None) == (self.path is None):
             raise MessageValidationError("attachments", f"{self.filename!r}: give exactly one of content or path")
+        if not isinstance(self.filename, str):
+            raise MessageValidationError("attachments", f"a file name must be text, not {type(self.filename).__name__}")
+        if self.content is not None and not isinstance(self.content, bytes):
+            raise MessageValidationError(
+                "attachments", f"{self.filename!r}: content must be bytes, not {type(self.content).__name__}"
+            )
+        if self.path is not None and not isinstance(self.path, Path):
+            raise MessageValidationError("attachments", f"{self.filename!r}: use Attachment.from_path for a path")
         refuse_control_characters(self.filename, field="attachments")
         if not self.filename.strip():
             raise MessageValidationError("attachments", "an attachment needs a file name")

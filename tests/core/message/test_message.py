@@ -355,3 +355,14 @@ def test_a_field_of_the_wrong_kind_is_a_validation_error_naming_it(field: str, v
     with pytest.raises(MessageValidationError) as info:
         create(**{field: value})
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"filename": "a.txt", "content": "text, not bytes"}, {"filename": 42, "content": b"x"},
+     {"filename": "a.txt", "path": "/etc/hostname"}],
+)
+def test_an_attachment_built_from_the_wrong_kinds_is_a_validation_error(arguments: dict[str, Any]) -> None:
+    with pytest.raises(MessageValidationError) as info:
+        Attachment(**arguments)
+    assert info.value.field == "attachments"
