@@ -248,7 +248,8 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         default=30,
         minimum=1,
     ),
-    ConnField("timeout", "Timeout (seconds)", "How long to wait for the server.", type="number", default=30.0),
+    ConnField("timeout", "Timeout (seconds)", "How long to wait for the server (above 0, at most 3600).",
+              type="number", default=30.0),
     ConnField(
         "proxy",
         "Proxy",

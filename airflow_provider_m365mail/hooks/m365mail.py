@@ -117,12 +117,14 @@ class M365MailHook(BaseHook):
     def _parse(connection: Any) -> MailSettings:
         from airflow_provider_m365mail.core.settings import MailSettings
 
+        # The stored text, not ``extra_dejson``: that reads text that is not JSON as no extras at all, and the
+        # settings would then fail on whatever default the missing extras leave (or not fail at all).
         return MailSettings.from_airflow_connection(
             host=connection.host,
             port=connection.port,
             login=connection.login,
             password=connection.password,
-            extra=connection.extra_dejson,
+            extra=connection.extra,
         )
 
     def derive_message_id(
@@ -144,7 +146,7 @@ class M365MailHook(BaseHook):
         bcc: Recipients = None,
         html_content: str | None = None,
         text_content: str | None = None,
-        files: Sequence[Attachment | str | Path] = (),
+        files: Attachment | str | Path | Sequence[Attachment | str | Path] = (),
         from_email: str | Address | None = None,
         on_behalf_of: str | Address | None = None,
         reply_to: str | Sequence[str] | None = None,
@@ -169,7 +171,8 @@ class M365MailHook(BaseHook):
         :param bcc: Blind copy recipients (in the envelope only, never in the headers).
         :param html_content: HTML body; inline images refer to their attachment's ``cid:``.
         :param text_content: Plain-text body (with ``html_content``: the alternative part).
-        :param files: Attachments: paths, or :class:`Attachment` objects (a ``content_id`` makes an inline image).
+        :param files: Attachments: a path, or a list of paths or :class:`Attachment` objects (a ``content_id``
+            makes an inline image).
         :param from_email: Send as this address (From); the connection's ``allowed_senders`` must permit it.
         :param on_behalf_of: Send on behalf of this address (From = it, Sender = the authentication account).
         :param reply_to: Reply-To address(es).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -23,7 +24,8 @@ class M365EmailOperator(BaseOperator):
     The Message-ID is derived from the task instance (DAG, run, task, map index), not the try, so a retried task
     sends the same Message-ID and Exchange keeps the repeat out of mailboxes; over Graph a retry also skips the
     messages it finds in Sent Items. Input is validated before anything goes on the network; invalid input or
-    settings fail the task without retries, naming the field.
+    settings fail the task without retries, naming the field, and so does a permanent refusal by the server (a
+    wrong password, every recipient unknown); transient failures raise their error and use the task's retries.
 
     :param to: Recipients: a list, or one string separated by "," or ";". (templated)
     :param subject: Subject line; any Unicode, no line breaks. (templated)
@@ -74,7 +76,7 @@ class M365EmailOperator(BaseOperator):
         text_content: str | None = None,
         cc: str | Sequence[str] | None = None,
         bcc: str | Sequence[str] | None = None,
-        files: str | Sequence[str] | None = None,
+        files: str | PurePath | Sequence[str | PurePath] | None = None,
         inline_images: Mapping[str, str] | None = None,
         from_email: str | None = None,
         on_behalf_of: str | None = None,
@@ -108,7 +110,7 @@ class M365EmailOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[str]:
         """Send the message; return the Message-IDs (pushed to XCom)."""
-        from airflow_provider_m365mail.core.errors import RecipientsPartlyRefusedError, ValidationError
+        from airflow_provider_m365mail.core.errors import PermanentSendError, ValidationError
 
         hook = M365MailHook(m365mail_conn_id=self.conn_id)
         ti = context["ti"]
@@ -133,14 +135,17 @@ class M365EmailOperator(BaseOperator):
                 fail_on_refused_recipients=self.fail_on_refused_recipients,
                 check_sent_items=ti.try_number > 1,
             )
-        except (ValidationError, RecipientsPartlyRefusedError) as exc:
-            # The same input fails the same way on every try, and a retry would resend to those who got it.
+        except (ValidationError, PermanentSendError) as exc:
+            # Wrong input or settings, and a server's permanent refusal (a wrong password, unknown recipients),
+            # fail the same way on every try, and a retry after a partial refusal would resend to those who got
+            # it: fail now, keeping Airflow's retries for transient errors (TransientSendError), raised as they are.
             raise AirflowFailException(str(exc)) from exc
         self.log.info("Sent %d message(s): %s", len(message_ids), ", ".join(message_ids))
         return message_ids
 
-    def _files(self) -> list[str]:
-        return [self.files] if isinstance(self.files, str) else list(self.files)
+    def _files(self) -> list[Any]:
+        # One path is one file; anything but a list is left for the message's validation to name.
+        return list(self.files) if isinstance(self.files, (list, tuple)) else [self.files]
 
     def _inline_images(self) -> list[Attachment]:
         from airflow_provider_m365mail.core.message.outgoing import Attachment

@@ -51,6 +51,7 @@ class DagRunOutcome:
     stats: dict[str, int]
     return_values: dict[str, Any] = field(default_factory=dict)  # task id -> its return value (XCom)
     task_states: dict[str, str] = field(default_factory=dict)  # task id -> final state
+    try_numbers: dict[str, int] = field(default_factory=dict)  # task id -> how many tries it ran
 
     def task_log(self, task_id: str) -> str:
         """Return the parts of the output ``airflow dags test`` printed while running ``task_id``.
@@ -92,19 +93,23 @@ class DagRunner:
         *,
         dags_folder: Path = EXAMPLE_DAGS,
         extra_changes: Mapping[str, Mapping[str, Any]] | None = None,
+        field_changes: Mapping[str, Mapping[str, Any]] | None = None,
         default_connection: str = DEFAULT_SANDBOX_CONNECTION,
         config: Mapping[str, str] | None = None,
         before: Callable[[Sandbox], None] | None = None,
     ) -> DagRunOutcome:
         """Run ``dag_id`` once with ``airflow dags test`` and snapshot the outcome.
 
-        ``extra_changes`` patches the extras of the sandbox's connections, by conn id, for this run; ``config``
+        ``extra_changes`` patches the extras of the sandbox's connections, by conn id, for this run, and
+        ``field_changes`` their other fields (``password``, ``host`` ...); ``config``
         adds ``AIRFLOW__SECTION__KEY`` settings; ``before`` prepares the freshly reset sandbox (grants, faults,
         tenant changes) on its own thread, e.g. ``lambda s: s.state.grant(...)``.
         """
         connections = sandbox_connections(self.sandbox.settings, default_connection)
         for conn_id, changes in (extra_changes or {}).items():
             connections[conn_id] = {**connections[conn_id], "extra": {**connections[conn_id]["extra"], **changes}}
+        for conn_id, changes in (field_changes or {}).items():
+            connections[conn_id] = {**connections[conn_id], **changes}
         airflow = LocalAirflow(home=self.home, connections=connections, dags_folder=dags_folder, config=config or {})
         self.sandbox.reset()
         if before is not None:
@@ -161,17 +166,20 @@ def from_metadata(database: Path, dag_id: str) -> dict[str, dict[str, Any]]:
     with sqlite3.connect(database) as db:
         row = db.execute("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)).fetchone()
         if row is None:
-            return {"return_values": {}, "task_states": {}}
+            return {"return_values": {}, "task_states": {}, "try_numbers": {}}
         run = (dag_id, row[0])
         values = db.execute(
             "SELECT task_id, value FROM xcom WHERE dag_id = ? AND run_id = ? AND key = 'return_value'", run
         ).fetchall()
         states = db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", run).fetchall()
+        tries = db.execute("SELECT task_id, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
+                           run).fetchall()
     return {
         # SQLite hands a JSON number back as a number, anything else as the JSON text
         "return_values": {task_id: value if isinstance(value, (int, float)) else json.loads(value)
                           for task_id, value in values},
         "task_states": dict(states),
+        "try_numbers": dict(tries),
     }
 
 

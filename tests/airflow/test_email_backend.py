@@ -130,3 +130,14 @@ def test_the_backend_sends_over_ews_when_the_connection_says_so(
     (stored,) = m365_sandbox.messages()
     assert (stored.transport, stored.subject) == ("ews", "Nightly export")
     assert sorted(stored.envelope_to) == ["alice@contoso.com", "bob@contoso.com"]
+
+
+@pytest.mark.usefixtures("default_connection")
+def test_one_path_as_files_is_checked_as_one_file(m365_sandbox: Sandbox, tmp_path: Any) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n", encoding="utf-8")
+    send_email("bob@contoso.com", "Dry", "<p>x</p>", files=str(report), dryrun=True)  # type: ignore[arg-type]
+    with pytest.raises(MessageValidationError, match=r"file not found: /nowhere/report\.csv"):
+        send_email("bob@contoso.com", "Dry", "<p>x</p>", files="/nowhere/report.csv", dryrun=True)  # type: ignore[arg-type]
+    assert m365_sandbox.messages() == []
+

@@ -185,3 +185,31 @@ def test_an_unknown_client_secret_is_an_authentication_error(
         M365MailHook("m365mail_secret").send(to="bob@contoso.com", subject="x", text_content="x")
     assert raised.value.code == "AADSTS7000215"
     assert "not-the-client-secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ('{"transport": "smtp", "timeout": 30,}', r"extra: not valid JSON: .* \(character \d+\)"),
+        ('["transport", "smtp"]', "extra: must be a JSON object of settings, not an array"),
+    ],
+)
+def test_an_extra_that_is_not_a_json_object_is_named_as_the_problem(
+    monkeypatch: pytest.MonkeyPatch, extra: str, match: str
+) -> None:
+    use_connection(monkeypatch, "m365mail_broken", {"conn_type": "m365mail", "host": "127.0.0.1", "extra": extra})
+    with pytest.raises(ConfigurationError, match=match) as raised:
+        M365MailHook("m365mail_broken").get_settings()
+    assert raised.value.field == "extra"
+    assert "IP address" not in str(raised.value)
+
+
+def test_one_path_as_files_is_one_attachment(
+    oauth2_hook: M365MailHook, m365_sandbox: Sandbox, tmp_path: Any
+) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n", encoding="utf-8")
+    oauth2_hook.send(to="bob@contoso.com", subject="Report", text_content="attached", files=str(report))
+    (stored,) = m365_sandbox.messages()
+    parts = [p.get_filename() for p in m365_sandbox.parsed(stored.id).walk() if p.get_filename()]
+    assert parts == ["report.csv"]

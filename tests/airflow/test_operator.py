@@ -203,3 +203,60 @@ def test_a_run_fails_the_task_with_a_refused_recipient_and_sends_the_mail_merge(
                                                           ("carol@fabrikam.com",)]
     assert sorted(delivery_run.return_values["statements"]) == sorted(m.message_id for m in statements)
     dag_runner.assert_no_secrets(delivery_run.output)
+
+
+BUSY = Fault("smtp", "reply", code=421, message="4.3.2 Service not available, closing transmission channel",
+             stage="mail", count=1000)
+
+
+@pytest.fixture(scope="module")
+def retries_run(dag_runner: Any) -> Any:
+    return dag_runner.run("m365mail_retries", dags_folder=TEST_DAGS,
+                          field_changes={"m365mail_smtp_basic": {"password": "not-the-password"}},
+                          before=lambda sandbox: sandbox.state.add_fault(replace(BUSY)))
+
+
+def test_a_wrong_password_fails_the_task_on_its_first_try_despite_retries(retries_run: Any) -> None:
+    assert retries_run.task_states["wrong_password"] == "failed"
+    assert retries_run.try_numbers["wrong_password"] == 1  # of the 4 tries retries=3 allows
+    log = retries_run.task_log("wrong_password")
+    assert "AirflowFailException" in log and "535" in log
+    assert retries_run.messages == []
+
+
+def test_a_transient_failure_still_uses_the_tasks_retries(retries_run: Any) -> None:
+    assert retries_run.task_states["server_busy"] == "failed"
+    assert retries_run.try_numbers["server_busy"] == 2
+    assert "AirflowFailException" not in retries_run.task_log("server_busy")
+
+
+@pytest.mark.parametrize(
+    ("fault", "permanent"),
+    [
+        (Fault("smtp", "reply", code=550, message="5.1.10 RESOLVER.ADR.RecipientNotFound; not found", stage="rcpt"),
+         True),
+        (Fault("smtp", "reply", code=421, message="4.3.2 Service not available", stage="mail", count=1000), False),
+    ],
+)
+def test_permanent_server_refusals_fail_without_retry_and_transient_ones_raise_as_they_are(
+    m365_sandbox: Sandbox, fault: Fault, permanent: bool
+) -> None:
+    from airflow_provider_m365mail.core.errors import TransientSendError
+
+    m365_sandbox.call(lambda: m365_sandbox.state.add_fault(fault))
+    operator = M365EmailOperator(task_id="refused", to="gone@contoso.com", subject="x", text_content="x")
+    with pytest.raises(AirflowFailException if permanent else TransientSendError):
+        operator.execute(context_for("refused"))  # type: ignore[arg-type]
+    assert m365_sandbox.messages() == []
+
+
+@pytest.mark.parametrize("files", [str, Path])
+def test_one_path_as_files_attaches_that_file(m365_sandbox: Sandbox, tmp_path: Path, files: Any) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n", encoding="utf-8")
+    operator = M365EmailOperator(task_id="one_file", to="bob@contoso.com", subject="x", text_content="x",
+                                 files=files(report))
+    operator.execute(context_for("one_file"))  # type: ignore[arg-type]
+    (stored,) = m365_sandbox.messages()
+    parts = [p.get_filename() for p in m365_sandbox.parsed(stored.id).walk() if p.get_filename()]
+    assert parts == ["report.csv"]

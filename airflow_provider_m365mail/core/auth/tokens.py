@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_m365mail.core.auth.tls import make_ssl_context
+from airflow_provider_m365mail.core.auth.token_errors import is_token_request_error, translate_token_error
 from airflow_provider_m365mail.core.errors import (
-    MSAL_ERROR_CACHE_S,
     AuthenticationError,
     ConfigurationError,
     M365MailError,
-    TransientSendError,
     classify_aadsts,
 )
 from airflow_provider_m365mail.core.settings import CLOUDS, AuthType, MailSettings
@@ -106,7 +106,8 @@ class TokenSource:
         """Return a valid access token for ``scope`` (e.g. ``https://outlook.office365.com/.default``).
 
         Raises ``AuthenticationError`` (with the AADSTS code and a hint) when the identity provider refuses,
-        ``TransientSendError`` when it cannot be reached or answers 5xx.
+        ``TransientSendError`` when it cannot be reached or answers 5xx, ``PermanentSendError`` when TLS fails
+        (see ``token_errors``).
         """
         started = time.time()
         result = await asyncio.to_thread(self._acquire_blocking, scope)
@@ -123,24 +124,16 @@ class TokenSource:
         return AccessToken(token=token, expires_on=started + expires_in)
 
     def _acquire_blocking(self, scope: str) -> Mapping[str, Any]:
-        import requests
-        from msal.exceptions import MsalServiceError
-
         try:
             app = application_for(self._settings)
             with _acquire_lock(app, scope):
                 return self._acquire_with(app, [scope])
         except M365MailError:
             raise
-        except requests.RequestException as exc:
-            raise TransientSendError(
-                f"the identity provider at {self._settings.authority} could not be reached ({type(exc).__name__})"
-            ) from exc
-        except MsalServiceError as exc:  # an HTTP error without a JSON answer, e.g. a bare 500 or 503
-            raise TransientSendError(
-                f"the identity provider at {self._settings.authority} failed ({exc})",
-                retry_after=MSAL_ERROR_CACHE_S,
-            ) from exc
+        except Exception as exc:
+            if is_token_request_error(exc):
+                raise translate_token_error(exc, self._settings.authority) from exc
+            raise
 
     def _acquire_with(self, app: ConfidentialClientApplication, scopes: list[str]) -> Mapping[str, Any]:
         s = self._settings
@@ -247,6 +240,8 @@ def _build_application(settings: MailSettings, credential: str | dict[str, str])
     import msal
     import requests
 
+    if settings.ca_bundle:
+        make_ssl_context(settings)  # a bundle that is not PEM is refused naming extra.ca_bundle, as over SMTP
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE and friends would override verify=
     session.verify = settings.ca_bundle or True

@@ -6,6 +6,9 @@ message gets its Message-ID before the first attempt, so a retry, or a task retr
 Message-ID and Exchange's duplicate detection can drop repeats. Where the transport can look a Message-ID up
 (Graph, in Sent Items) a retry first asks whether the earlier attempt went through, and does not send it again.
 
+Recipients a server refuses for now (a 4xx at RCPT TO, such as 452 4.5.3 too many recipients) are sent the same
+message, headers and Message-ID unchanged, in a further round: never dropped, never counted as refused.
+
 Transient failures (dropped connections, 4xx replies, throttling, an unreachable identity provider) are retried
 on a new connection with exponential backoff and jitter, honouring a server's Retry-After, for a bounded number of
 attempts within a deadline of four times the connection timeout. Permanent failures are raised at once. A
@@ -115,6 +118,7 @@ class Mailer:
                     self._rate_window_s,
                 )
                 result = await self._send_with_retry(batch, identity, rate)
+                result = await self._send_deferred(batch, identity, rate, result)
                 rate.count_recipients(len(result.accepted), mailbox)
                 if result.refused:
                     _log_refused(result)
@@ -151,6 +155,22 @@ class Mailer:
                     maybe_sent = not isinstance(exc, (ThrottledError, ServerUnreachableError))
                     raise
         raise AssertionError("tenacity ends with a result or an exception")
+
+    async def _send_deferred(
+        self, message: OutgoingMessage, identity: SenderIdentity, rate: SendingRate, result: SendResult
+    ) -> SendResult:
+        """Send the same message (headers, Message-ID) again to the recipients the server deferred (4xx at RCPT).
+
+        Each round goes to fewer recipients: one that the server refuses entirely raises, and is retried as any
+        transient failure is.
+        """
+        while result.deferred:
+            rest = replace(message, envelope=tuple(a for a in message.recipients() if a.email in result.deferred))
+            later = await self._send_with_retry(rest, identity, rate)
+            if not later.accepted and later.deferred:
+                raise TransientSendError(f"the server deferred {', '.join(later.deferred)} again")
+            result = result.followed_by(later)
+        return result
 
     async def _attempt(self, message: OutgoingMessage, identity: SenderIdentity, rate: SendingRate) -> SendResult:
         async with rate.slot():

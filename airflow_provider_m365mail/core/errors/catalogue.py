@@ -189,6 +189,11 @@ _SMTP_REPLIES = (
           "The mailbox is on the Restricted entities list (it was caught sending spam)",
           "An admin releases it in the Microsoft Defender portal > Email & collaboration > Review > "
           "Restricted entities; reset its credentials first", _PERMANENT),
+    _smtp("452", "4.5.3", None,
+          "452 4.5.3 Too many recipients", "RCPT",
+          "The server takes fewer recipients per message than the message has",
+          "The recipients it deferred get the same message in another transaction; set "
+          "extra.max_recipients_per_message to the server's limit to save the extra round", _TRANSIENT),
     _smtp(None, "5.1.1", None,
           "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found", "RCPT / NDR",
           "The recipient address does not exist", "Check the recipient address", _PERMANENT),

@@ -3,12 +3,17 @@
 The display name is parsed with the stdlib's RFC 5322 header parser (quoted names may hold commas and angle
 brackets, names may be non-ASCII); the address itself is checked by ``email-validator`` without DNS. Line breaks
 and NUL are refused anywhere, so a value can never smuggle in another header or SMTP command.
+
+The parser is lenient: given ``a@x.com b@x.com`` or ``a@x.com <b@x.com>`` it keeps the first address, notes a
+defect and drops the rest. Every defect it notes is therefore an error here, so no input loses an address in
+silence. The one exception is a period in an unquoted display name (``Mr. Smith <smith@x.com>``): obsolete
+syntax, but common and unambiguous, and the name goes out quoted.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email import errors as email_errors
 from email import headerregistry
@@ -21,6 +26,9 @@ from airflow_provider_m365mail.core.message.header_factory import HEADER_FACTORY
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # half of a UTF-16 pair: no encoding can send it
+# Obsolete syntax the parser notes that changes nothing about which mailbox is meant.
+_HARMLESS_DEFECTS = frozenset({"period in 'phrase'"})
 # Text shaped like an RFC 2047 encoded word ("=?utf-8?q?...?="): mail clients decode it wherever it appears.
 ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 
@@ -55,6 +63,13 @@ def refuse_control_characters(
     refuse_line_breaks(value, field=field, error=error)
     if _CONTROL.search(value):
         raise error(field, "must not contain control characters or line separators")
+    refuse_unencodable(value, field=field, error=error)
+
+
+def refuse_unencodable(value: str, *, field: str, error: type[ValidationError] = MessageValidationError) -> None:
+    """Refuse text holding a lone UTF-16 surrogate (from a mis-decoded file name, say): it cannot be encoded."""
+    if _SURROGATE.search(value):
+        raise error(field, "holds a lone surrogate character (\\ud800-\\udfff), which no encoding can carry")
 
 
 def _display_name(name: str, *, field: str, error: type[ValidationError]) -> str:
@@ -91,12 +106,17 @@ def parse_address(
     text = value.strip()
     if not text:
         raise error(field, "the address is empty")
+    one_address = 'use "Name <name@example.com>" or name@example.com; separate addresses with "," or ";"'
     try:
-        parsed = cast(headerregistry.AddressHeader, HEADER_FACTORY("to", text)).addresses
-    except (email_errors.HeaderParseError, ValueError, IndexError):
-        parsed = ()
+        header = HEADER_FACTORY("to", text)
+    except (email_errors.HeaderParseError, ValueError, IndexError, TypeError):  # the parser's own slips
+        raise error(field, f"{text!r} is not one address", hint=one_address) from None
+    defects = [str(defect) for defect in header.defects if str(defect) not in _HARMLESS_DEFECTS]
+    if defects:
+        raise error(field, f"{text!r} is not one address ({'; '.join(defects)})", hint=one_address)
+    parsed = cast(headerregistry.AddressHeader, header).addresses
     if len(parsed) != 1 or not parsed[0].addr_spec or parsed[0].addr_spec == "<>":
-        raise error(field, f"{text!r} is not one address", hint='use "Name <name@example.com>" or name@example.com')
+        raise error(field, f"{text!r} is not one address", hint=one_address)
     found = parsed[0]
     name = _display_name(found.display_name, field=field, error=error)
     return Address(_checked_email(found.addr_spec, field=field, error=error), name)
@@ -128,7 +148,7 @@ def split_addresses(text: str) -> list[str]:
 
 
 def parse_address_list(
-    value: str | Address | Sequence[str | Address] | None,
+    value: str | Address | Iterable[str | Address] | None,
     *,
     field: str,
     error: type[ValidationError] = MessageValidationError,
@@ -139,17 +159,29 @@ def parse_address_list(
     """
     if value is None:
         return ()
-    items: Sequence[str | Address] = [value] if isinstance(value, (str, Address)) else value
+    if isinstance(value, (str, Address)):
+        items: Iterable[object] = [value]
+    elif isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray, Mapping)):
+        items = value
+    else:
+        raise error(field, f"expected an address, a list of addresses or None, got {type(value).__name__}")
     found: dict[str, Address] = {}
     for item in items:
         if isinstance(item, str):
             refuse_control_characters(item, field=field, error=error)
             parsed = [parse_address(piece, field=field, error=error) for piece in split_addresses(item)]
-        else:
+        elif isinstance(item, Address):
             parsed = [parse_address(item, field=field, error=error)]
+        else:
+            raise error(field, f"expected address strings, got {type(item).__name__} {_shown(item)}")
         for address in parsed:
             found.setdefault(address.email.lower(), address)
     return tuple(found.values())
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def matches_allow_list(address: str, patterns: Sequence[str]) -> bool:

@@ -2,12 +2,16 @@
 
 Extras arrive from the Airflow UI, a connection URI or JSON, so numbers and booleans may be strings ("587",
 "true") and unset UI fields may be empty strings. Unknown keys are refused with a did-you-mean, because a typo
-in a setting silently falling back to a default is how mail ends up going to the wrong place.
+in a setting silently falling back to a default is how mail ends up going to the wrong place. Extras that are not
+a JSON object are refused as such (Airflow itself would quietly read them as no extras at all), and every
+numeric extra goes through one reader that refuses booleans, NaN, infinity and values not above zero.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
+import math
 import re
 from collections.abc import Collection, Mapping
 from enum import Enum
@@ -21,6 +25,7 @@ E = TypeVar("E", bound=Enum)
 _LEGACY_PREFIX = re.compile(r"^extra__[a-z0-9_]+?__")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
 def did_you_mean(value: str, choices: Collection[str]) -> str:
@@ -29,12 +34,36 @@ def did_you_mean(value: str, choices: Collection[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+def decode_extra(extra: str | Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """Return a connection's extras from their JSON text (or as given); refuse anything but a JSON object."""
+    if extra is None or (isinstance(extra, str) and not extra.strip()):
+        return {}
+    decoded: Any = extra
+    if isinstance(extra, str):
+        try:
+            decoded = json.loads(extra)
+        except json.JSONDecodeError as exc:  # its message holds the position, never the text itself
+            raise ConfigurationError(
+                "extra",
+                f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} (character {exc.pos})",
+                hint='write the extras as one JSON object, e.g. {"transport": "graph", "tenant_id": "..."}',
+            ) from None
+    if not isinstance(decoded, Mapping):
+        kind = _JSON_KINDS.get(type(decoded), type(decoded).__name__)
+        raise ConfigurationError(
+            "extra",
+            f"must be a JSON object of settings, not {kind}",
+            hint='write the extras as one JSON object, e.g. {"transport": "graph", "tenant_id": "..."}',
+        )
+    return decoded
+
+
 class ExtraReader:
     """Typed, validating access to a connection's extras; errors name the field as ``extra.<key>``."""
 
-    def __init__(self, extra: Mapping[str, Any], known: Collection[str]) -> None:
+    def __init__(self, extra: str | Mapping[str, Any] | None, known: Collection[str]) -> None:
         values: dict[str, Any] = {}
-        for raw_key, value in extra.items():
+        for raw_key, value in decode_extra(extra).items():
             key = _LEGACY_PREFIX.sub("", str(raw_key))
             if key not in known:
                 raise ConfigurationError(
@@ -77,17 +106,20 @@ class ExtraReader:
             return None
         return parse_int(value, field=f"extra.{key}")
 
-    def number(self, key: str) -> float | None:
-        """Return a numeric setting given as a number or a numeric string."""
+    def positive_number(self, key: str, default: float, *, at_most: float | None = None) -> float:
+        """Return a number above zero (and at most ``at_most``), given as a number or numeric text."""
+        value = self._values.get(key)
+        return default if value is None else parse_positive(value, field=f"extra.{key}", at_most=at_most)
+
+    def positive_integer(self, key: str, default: int) -> int:
+        """Return a whole number above zero, given as a number or numeric text."""
         value = self._values.get(key)
         if value is None:
-            return None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigurationError(f"extra.{key}", f"{value!r} is not a number", hint="e.g. 30") from None
+            return default
+        number = parse_positive(value, field=f"extra.{key}")
+        if not number.is_integer():
+            raise ConfigurationError(f"extra.{key}", f"{value!r} is not a whole number", hint="e.g. 30")
+        return int(number)
 
     def choice(self, key: str, enum: type[E]) -> E | None:
         """Return an enum member from its value, case-insensitively; list the valid values otherwise."""
@@ -118,6 +150,28 @@ class ExtraReader:
                 f"extra.{key}", "expected a list of strings or a comma-separated string"
             )
         return tuple(item.strip() for item in items if item.strip())
+
+
+def parse_positive(value: Any, *, field: str, at_most: float | None = None) -> float:
+    """Return ``value`` as a finite number above zero: the one reader of every numeric extra.
+
+    Booleans are refused although Python counts ``true`` as 1, and so are NaN and infinity, which would turn a
+    timeout into "fail at once" or "wait for ever".
+    """
+    hint = "give a number greater than 0, e.g. 30"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigurationError(field, f"{value!r} is not a number", hint=hint)
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise ConfigurationError(field, f"{value!r} is not a number", hint=hint) from None
+    if not math.isfinite(number):
+        raise ConfigurationError(field, f"{value!r} is not a finite number", hint=hint)
+    if number <= 0:
+        raise ConfigurationError(field, f"must be greater than 0, got {value!r}", hint=hint)
+    if at_most is not None and number > at_most:
+        raise ConfigurationError(field, f"must be at most {at_most:g}, got {value!r}")
+    return number
 
 
 def parse_int(value: Any, *, field: str) -> int:

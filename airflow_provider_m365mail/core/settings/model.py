@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from airflow_provider_m365mail.core.errors import ConfigurationError
 from airflow_provider_m365mail.core.settings.choices import AuthType, Security, SmtpMode, TransportKind
 from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
-from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader
+from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader, decode_extra
 from airflow_provider_m365mail.core.settings.hosts import redact_url, url_password
 from airflow_provider_m365mail.core.settings.rules import resolve_connection
 
@@ -92,7 +92,7 @@ class MailSettings:
         port: int | None,
         login: str | None,
         password: str | None,
-        extra: Mapping[str, Any],
+        extra: str | Mapping[str, Any] | None,
     ) -> MailSettings:
         """Validate an Airflow connection's fields once; raise ``ConfigurationError`` naming field and fix."""
         values = resolve_connection(
@@ -108,18 +108,19 @@ class MailSettings:
         port: int | None,
         login: str | None,
         password: str | None,
-        extra: Mapping[str, Any],
+        extra: str | Mapping[str, Any] | None,
     ) -> MailSettings:
         """Validate a connection as Airflow stores it, where an extra left empty in the form (null or "") is unset.
 
         Dropping those first keeps a field the form no longer offers, left empty, from counting as unknown.
+        ``extra`` may be the stored JSON text: text that is not a JSON object is refused, naming ``extra``.
         """
         return cls.from_connection_fields(
             host=host,
             port=port,
             login=login,
             password=password,
-            extra={key: value for key, value in extra.items() if value not in (None, "")},
+            extra={key: value for key, value in decode_extra(extra).items() if value not in (None, "")},
         )
 
     @property

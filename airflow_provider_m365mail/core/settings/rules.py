@@ -35,6 +35,9 @@ _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
 _OAUTH = (AuthType.OAUTH2_APP, AuthType.OAUTH2_DELEGATED)
 _FILE_EXTRAS = ("certificate_path", "ca_bundle", "client_certificate_path", "client_key_path")
+# A timeout is waited for on every connect and read, and retries stop after four of them: an hour is plenty,
+# and far larger values overflow the socket layer's timers.
+MAX_TIMEOUT_S = 3600.0
 _OAUTH_FIX = "e.g. auth_type oauth2_app with tenant_id, client_id and a client secret"
 
 
@@ -113,23 +116,11 @@ def _existing_file(extra: ExtraReader, key: str) -> str | None:
     return value
 
 
-def _positive(value: float | None, key: str, default: float) -> float:
-    if value is None:
-        return default
-    if value <= 0:
-        raise ConfigurationError(f"extra.{key}", f"must be greater than 0, got {value:g}")
-    return value
-
-
 def _limits(extra: ExtraReader) -> dict[str, Any]:
     return {
-        "max_recipients_per_message": int(
-            _positive(extra.integer("max_recipients_per_message"), "max_recipients_per_message", 500)
-        ),
-        "max_messages_per_minute": int(
-            _positive(extra.integer("max_messages_per_minute"), "max_messages_per_minute", 30)
-        ),
-        "timeout": _positive(extra.number("timeout"), "timeout", 30.0),
+        "max_recipients_per_message": extra.positive_integer("max_recipients_per_message", 500),
+        "max_messages_per_minute": extra.positive_integer("max_messages_per_minute", 30),
+        "timeout": extra.positive_number("timeout", 30.0, at_most=MAX_TIMEOUT_S),
     }
 
 

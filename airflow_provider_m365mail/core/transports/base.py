@@ -6,7 +6,7 @@ Policy (identity, batching, retries) lives above, in ``Mailer``; a transport onl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
@@ -30,6 +30,19 @@ class SendResult:
     reply: str
     transport: str
     already_sent: bool = False  # found in Sent Items from an earlier try, so not submitted again
+    # address -> (reply code, reply text): refused for now (a 4xx at RCPT TO, e.g. 452 4.5.3 too many
+    # recipients); unlike ``refused`` these did not get the message yet and are to be sent it again
+    deferred: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+    def followed_by(self, later: SendResult) -> SendResult:
+        """Return this result completed by ``later``, the same message sent again to the deferred recipients."""
+        return replace(
+            self,
+            accepted=(*self.accepted, *later.accepted),
+            refused={**self.refused, **later.refused},
+            deferred=dict(later.deferred),
+            reply=later.reply,
+        )
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ Messages never include request URLs: an upload URL carries its own credential.
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 from airflow_provider_m365mail.core.errors import M365MailError, PermanentSendError, TransientSendError
+from airflow_provider_m365mail.core.errors.foreign import certificate_failure
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -34,6 +34,11 @@ def error_from_transport(exc: Exception, doing: str, *, service: str = "Microsof
     """Classify an ``httpx`` failure of ``service`` while ``doing`` something; None for other exceptions."""
     import httpx
 
+    if isinstance(exc, (httpx.InvalidURL, httpx.CookieConflict, httpx.StreamError)):  # not HTTPError subclasses
+        return PermanentSendError(
+            f"the request could not be made while {doing} ({type(exc).__name__})",
+            hint="check the endpoint URL and extra.proxy",
+        )
     if not isinstance(exc, httpx.HTTPError):
         return None
     if isinstance(exc, httpx.TimeoutException):
@@ -43,7 +48,7 @@ def error_from_transport(exc: Exception, doing: str, *, service: str = "Microsof
             f"the proxy failed while {doing} ({type(exc).__name__})",
             hint="check extra.proxy (scheme, host, port and credentials)",
         )
-    verify = _certificate_error(exc)
+    verify = certificate_failure(exc)
     if verify is not None:
         return PermanentSendError(
             f"the {service} endpoint's TLS certificate was not accepted while {doing}: {verify}",
@@ -62,13 +67,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
         chain.append(current)
         current = current.__cause__ or current.__context__
     return chain
-
-
-def _certificate_error(exc: BaseException) -> str | None:
-    for cause in _chain(exc):
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return str(cause.verify_message or cause.reason or "verification failed")
-    return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import socket
+import ssl
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+import trustme
 from connection_settings import settings_for
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,6 +28,7 @@ from airflow_provider_m365mail.core.auth.tokens import (
 from airflow_provider_m365mail.core.errors import (
     AuthenticationError,
     ConfigurationError,
+    PermanentSendError,
     TransientSendError,
 )
 from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -217,3 +223,59 @@ async def test_delegated_refresh_token_is_redeemed_for_the_user(m365_sandbox: Sa
     claims = jwt.decode(token.token, options={"verify_signature": False})
     assert claims["upn"] == "alice@contoso.com"
     assert refresh not in repr(settings)
+
+
+# -- TLS failures at the token endpoint are permanent, with a hint, as over SMTP and Graph ---------------------
+
+
+@contextlib.asynccontextmanager
+async def tls_endpoint(ca: trustme.CA, *names: str) -> AsyncIterator[int]:
+    """Serve TLS on 127.0.0.1 with a certificate for ``names`` from ``ca``; answer nothing."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+
+    async def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0, ssl=context)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_a_token_endpoint_certificate_for_another_host_is_permanent_with_a_hint(
+    m365_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    async with tls_endpoint(ca, "login.contoso.com") as port:
+        settings = settings_for(m365_sandbox, "smtp_oauth2", authority_host=f"127.0.0.1:{port}",
+                                ca_bundle=str(tmp_path / "ca.pem"))
+        with pytest.raises(PermanentSendError) as caught:
+            await TokenSource(settings).get_token(settings.exchange_scope)
+    assert "certificate was not accepted" in str(caught.value)
+    assert caught.value.hint is not None and "authority_host" in caught.value.hint
+
+
+async def test_a_token_endpoint_signed_by_an_untrusted_ca_is_permanent_with_a_hint(
+    m365_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    settings = settings_for(m365_sandbox, "smtp_oauth2", ca_bundle=str(other_ca))
+    with pytest.raises(PermanentSendError) as caught:
+        await TokenSource(settings).get_token(settings.exchange_scope)
+    assert caught.value.hint is not None and "ca_bundle" in caught.value.hint
+    assert m365_sandbox.state.stats.get("token_requests", 0) == 0
+
+
+async def test_a_ca_bundle_that_is_not_pem_is_a_configuration_error_naming_it(
+    m365_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    not_pem = tmp_path / "ca.der"
+    not_pem.write_bytes(b"\x30\x82\x01\x0a not a certificate")
+    settings = settings_for(m365_sandbox, "smtp_oauth2", ca_bundle=str(not_pem))
+    with pytest.raises(ConfigurationError) as caught:
+        await TokenSource(settings).get_token(settings.exchange_scope)
+    assert caught.value.field == "extra.ca_bundle"

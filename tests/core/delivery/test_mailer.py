@@ -327,3 +327,33 @@ async def test_check_reports_the_failure_instead_of_raising(m365_sandbox: Sandbo
     assert not result.ok
     assert result.error is not None and result.error.enhanced_status == "5.7.139"
     assert result.steps[-1].startswith("failed:")
+
+
+TOO_MANY = {"target": "smtp", "kind": "reply", "code": 452, "stage": "rcpt", "message": "4.5.3 Too many recipients"}
+
+
+@pytest.mark.sandbox(faults=[TOO_MANY])
+async def test_recipients_deferred_with_452_get_the_same_message_in_another_round(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "smtp_basic")
+    message = note(to=["alice@contoso.com", "bob@contoso.com"], cc="carol@contoso.com",
+                   message_id="<deferred-1@contoso.com>")
+    (result,) = await Mailer(settings).send(message, resolve_identity(settings))
+    assert sorted(result.accepted) == ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"]
+    assert result.refused == {} and result.deferred == {}
+    stored = m365_sandbox.messages()
+    assert sorted(to for m in stored for to in m.envelope_to) == sorted(result.accepted)
+    assert [m.envelope_to for m in stored if "alice@contoso.com" in m.envelope_to] == [("alice@contoso.com",)]
+    # the second round is the same message: same Message-ID, the same To and Cc headers
+    assert {m.message_id for m in stored} == {"<deferred-1@contoso.com>"}
+    headers = [m365_sandbox.parsed(m.id) for m in stored]
+    assert {(h["To"], h["Cc"]) for h in headers} == {("alice@contoso.com, bob@contoso.com", "carol@contoso.com")}
+
+
+@pytest.mark.sandbox(faults=[{**TOO_MANY, "count": 2}])
+async def test_a_message_whose_every_recipient_is_deferred_is_retried_not_failed(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "smtp_basic")
+    (result,) = await Mailer(settings).send(note(to=["alice@contoso.com", "bob@contoso.com"]),
+                                            resolve_identity(settings))
+    assert sorted(result.accepted) == ["alice@contoso.com", "bob@contoso.com"]
+    (stored,) = m365_sandbox.messages()
+    assert sorted(stored.envelope_to) == ["alice@contoso.com", "bob@contoso.com"]

@@ -365,3 +365,64 @@ def test_authority_without_tenant_names_the_field() -> None:
     with pytest.raises(ConfigurationError) as info:
         _ = build(login="a@b.com", password="p").authority
     assert info.value.field == "extra.tenant_id"
+
+
+# --- numbers and the extra's own shape -----------------------------------------------------------------------
+
+
+NUMERIC_EXTRAS = ("timeout", "max_recipients_per_message", "max_messages_per_minute")
+
+
+@pytest.mark.parametrize("key", NUMERIC_EXTRAS)
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", float("nan"), float("inf"), True, False,
+                                   "true", 0, "0", -1, "-30", "1e400", [30], {"s": 30}])
+def test_numeric_extras_refuse_booleans_non_finite_and_non_positive_values(key: str, value: Any) -> None:
+    error = refused(f"extra.{key}", login="a@b.com", password="p", **{key: value})
+    assert repr(value) in str(error)
+
+
+def test_a_timeout_beyond_an_hour_is_refused() -> None:
+    refused("extra.timeout", "at most 3600", login="a@b.com", password="p", timeout=86400)
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [("timeout", "2.5", 2.5), ("timeout", 7, 7.0),
+                                                         ("max_recipients_per_message", "100", 100),
+                                                         ("max_messages_per_minute", 10.0, 10)])
+def test_numeric_extras_still_take_numbers_and_numeric_text(key: str, value: Any, expected: float) -> None:
+    assert getattr(build(login="a@b.com", password="p", **{key: value}), key) == expected
+
+
+def test_a_fractional_recipient_limit_is_refused() -> None:
+    refused("extra.max_recipients_per_message", "not a whole number", login="a@b.com", password="p",
+            max_recipients_per_message=2.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('{"transport": "graph",}', r"not valid JSON: .* at line 1, column 23 \(character 22\)"),
+        ("transport=graph", "not valid JSON"),
+        ('["transport", "graph"]', "must be a JSON object of settings, not an array"),
+        ('"graph"', "not a string"),
+        ("42", "not a number"),
+    ],
+)
+def test_an_extra_that_is_not_a_json_object_is_refused_as_such(text: str, match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match) as info:
+        MailSettings.from_airflow_connection(host="127.0.0.1", port=None, login="a@b.com", password="p", extra=text)
+    assert info.value.field == "extra"
+    assert "IP address" not in str(info.value)
+
+
+def test_extras_given_as_json_text_are_read() -> None:
+    settings = MailSettings.from_airflow_connection(
+        host="smtp.contoso.com", port=None, login="a@b.com", password="p", extra='{"timeout": "12"}'
+    )
+    assert settings.timeout == 12.0
+
+
+@pytest.mark.parametrize("extra", [["timeout", 30], "not json", 42])
+def test_extras_that_are_not_a_mapping_are_refused_when_given_as_fields(extra: Any) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        MailSettings.from_connection_fields(host=None, port=None, login="a@b.com", password="p", extra=extra)
+    assert info.value.field == "extra"

@@ -52,8 +52,7 @@ async def _ranges_of(attachment: Attachment) -> AsyncIterator[ReadRange]:
 
         yield from_memory
         return
-    assert attachment.path is not None
-    file = await asyncio.to_thread(attachment.path.open, "rb")
+    file = await asyncio.to_thread(attachment.open)
     try:
 
         def read_at(handle: BinaryIO, offset: int, length: int) -> bytes:

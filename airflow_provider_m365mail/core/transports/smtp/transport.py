@@ -26,7 +26,7 @@ from airflow_provider_m365mail.core.errors import (
 from airflow_provider_m365mail.core.message.outgoing import MIME_POLICY, build_mime
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
-from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_translatable, translate
+from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_temporary, is_translatable, translate
 from airflow_provider_m365mail.core.transports.smtp.transcript import transcribing_client
 
 if TYPE_CHECKING:
@@ -94,9 +94,10 @@ class SmtpTransport(Session):
         return SendResult(
             message_id=str(mime["Message-ID"]),
             accepted=tuple(r for r in recipients if r not in refusals),
-            refused=refusals,
+            refused={addr: reply for addr, reply in refusals.items() if not is_temporary(reply[0])},
             reply=reply,
             transport=self.name,
+            deferred={addr: reply for addr, reply in refusals.items() if is_temporary(reply[0])},
         )
 
     async def check_envelope(self, identity: SenderIdentity, recipient: str) -> str:
