@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email import headerregistry, policy
-from email.errors import HeaderParseError
+from email.errors import HeaderParseError, NonASCIILocalPartDefect
 from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -181,8 +181,13 @@ def graph_to_mime(message: GraphMessage, *, from_: Address, sender: Address | No
 
 
 def _mailbox(address: Address) -> headerregistry.Address:
+    name = _one_line(address.name)
     try:
-        return headerregistry.Address(display_name=_one_line(address.name), addr_spec=address.address)
+        return headerregistry.Address(display_name=name, addr_spec=address.address)
+    except NonASCIILocalPartDefect:
+        # Exchange Online takes internationalized addresses (EAI); the stdlib parser flags them as a defect.
+        local, _, domain = address.address.rpartition("@")
+        return headerregistry.Address(display_name=name, username=local, domain=domain)
     except (ValueError, HeaderParseError) as exc:
         raise InvalidGraphMessage(
             "ErrorInvalidRecipients",

@@ -1,8 +1,9 @@
 """Parse and check email addresses ("Name <a@b>" or "a@b") before they reach a header or an envelope.
 
 The display name is parsed with the stdlib's RFC 5322 header parser (quoted names may hold commas and angle
-brackets, names may be non-ASCII); the address itself is checked by ``email-validator`` without DNS. Line breaks
-and NUL are refused anywhere, so a value can never smuggle in another header or SMTP command.
+brackets, names may be non-ASCII); the address itself is checked by ``address_syntax`` the way mail servers check
+it, without DNS and without refusing private domains. Line breaks and NUL are refused anywhere, so a value can
+never smuggle in another header or SMTP command.
 
 The parser is lenient: given ``a@x.com b@x.com`` or ``a@x.com <b@x.com>`` it keeps the first address, notes a
 defect and drops the rest. Every defect it notes is therefore an error here, so no input loses an address in
@@ -19,9 +20,13 @@ from email import errors as email_errors
 from email import headerregistry
 from typing import cast
 
-from email_validator import EmailNotValidError, validate_email
-
 from airflow_provider_m365mail.core.errors import MessageValidationError, ValidationError
+from airflow_provider_m365mail.core.message.address_syntax import (
+    AddressSyntaxError,
+    check_addr_spec,
+    check_domain,
+    domain_key,
+)
 from airflow_provider_m365mail.core.message.header_factory import HEADER_FACTORY
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
@@ -47,7 +52,8 @@ class Address:
 
     def formatted(self) -> str:
         """Return ``Name <a@b>`` with the name quoted as RFC 5322 needs (non-ASCII left for the MIME policy)."""
-        return str(headerregistry.Address(display_name=self.name, addr_spec=self.email))
+        local, _, domain = self.email.rpartition("@")  # parsing a UTF-8 local part again would flag it a defect
+        return str(headerregistry.Address(display_name=self.name, username=local, domain=domain))
 
 
 def refuse_line_breaks(value: str, *, field: str, error: type[ValidationError] = MessageValidationError) -> None:
@@ -72,8 +78,11 @@ def refuse_unencodable(value: str, *, field: str, error: type[ValidationError] =
         raise error(field, "holds a lone surrogate character (\\ud800-\\udfff), which no encoding can carry")
 
 
-def _display_name(name: str, *, field: str, error: type[ValidationError]) -> str:
-    """Return a display name as readers see it: blanks and tabs between words count as one space."""
+def parse_display_name(name: str, *, field: str, error: type[ValidationError]) -> str:
+    """Return a display name as readers see it (blanks and tabs between words count as one space), or raise ``error``.
+
+    Refused: line breaks and control characters (header injection) and text shaped like an RFC 2047 encoded word.
+    """
     refuse_control_characters(name, field=field, error=error)
     if ENCODED_WORD.search(name):
         raise error(
@@ -86,10 +95,9 @@ def _display_name(name: str, *, field: str, error: type[ValidationError]) -> str
 
 def _checked_email(addr_spec: str, *, field: str, error: type[ValidationError]) -> str:
     try:
-        result = validate_email(addr_spec, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
+        return check_addr_spec(addr_spec)
+    except AddressSyntaxError as exc:
         raise error(field, f"{addr_spec!r} is not a valid email address: {exc}") from None
-    return result.ascii_email or result.normalized
 
 
 def parse_address(
@@ -97,7 +105,7 @@ def parse_address(
 ) -> Address:
     """Return the ``Address`` in ``"Name <a@b>"`` or ``"a@b"``; raise ``error`` naming ``field`` otherwise."""
     if isinstance(value, Address):
-        name = _display_name(value.name, field=field, error=error)
+        name = parse_display_name(value.name, field=field, error=error)
         refuse_line_breaks(value.email, field=field, error=error)
         return Address(_checked_email(value.email.strip(), field=field, error=error), name)
     if not isinstance(value, str):
@@ -111,14 +119,19 @@ def parse_address(
         header = HEADER_FACTORY("to", text)
     except (email_errors.HeaderParseError, ValueError, IndexError, TypeError):  # the parser's own slips
         raise error(field, f"{text!r} is not one address", hint=one_address) from None
-    defects = [str(defect) for defect in header.defects if str(defect) not in _HARMLESS_DEFECTS]
+    defects = [
+        str(defect)
+        for defect in header.defects
+        # A UTF-8 local part (RFC 6532) is no defect for us: address_syntax checks it, SMTPUTF8 carries it.
+        if str(defect) not in _HARMLESS_DEFECTS and not isinstance(defect, email_errors.NonASCIILocalPartDefect)
+    ]
     if defects:
         raise error(field, f"{text!r} is not one address ({'; '.join(defects)})", hint=one_address)
     parsed = cast(headerregistry.AddressHeader, header).addresses
     if len(parsed) != 1 or not parsed[0].addr_spec or parsed[0].addr_spec == "<>":
         raise error(field, f"{text!r} is not one address", hint=one_address)
     found = parsed[0]
-    name = _display_name(found.display_name, field=field, error=error)
+    name = parse_display_name(found.display_name, field=field, error=error)
     return Address(_checked_email(found.addr_spec, field=field, error=error), name)
 
 
@@ -184,12 +197,47 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def parse_sender_pattern(
+    pattern: str, *, field: str, error: type[ValidationError] = MessageValidationError
+) -> str:
+    """Return an allow-list entry (an address, ``*@domain`` or ``*``) in the form ``matches_allow_list`` compares.
+
+    Domains are checked like an address's (private and internationalized ones accepted); the error says what is
+    wrong with the entry, not merely that it is not one of the three shapes.
+    """
+    text = pattern.strip()
+    if text == "*":
+        return text
+    if text.startswith("*@"):
+        try:
+            return "*@" + check_domain(text[2:])
+        except AddressSyntaxError as exc:
+            raise error(field, f"{pattern!r}: {exc}", hint="e.g. *@contoso.com") from None
+    if "*" in text:
+        raise error(
+            field,
+            f"{pattern!r} puts a wildcard where only '*' (anyone) or '*@domain' (anyone at the domain) may have one",
+            hint="e.g. reports@contoso.com, *@contoso.com, *",
+        )
+    return _allow_list_key(parse_address(text, field=field, error=error).email)
+
+
+def _allow_list_key(address: str) -> str:
+    local, _, domain = address.strip().rpartition("@")
+    return f"{local.lower()}@{domain_key(domain)}"
+
+
 def matches_allow_list(address: str, patterns: Sequence[str]) -> bool:
-    """Tell whether ``address`` matches one of ``patterns``: an address, ``*@domain`` or ``*``."""
-    email = address.strip().lower()
+    """Tell whether ``address`` matches one of ``patterns``: an address, ``*@domain`` or ``*``.
+
+    Domains compare in A-label form, so ``*@bücher.de`` and ``*@xn--bcher-kva.de`` are the same entry.
+    """
+    email = _allow_list_key(address)
     domain = email.rpartition("@")[2]
     for pattern in patterns:
-        wanted = pattern.strip().lower()
-        if wanted in ("*", email) or (wanted.startswith("*@") and wanted[2:] == domain):
+        wanted = pattern.strip()
+        if wanted == "*" or (wanted.startswith("*@") and domain_key(wanted[2:]) == domain):
+            return True
+        if "@" in wanted and not wanted.startswith("*@") and _allow_list_key(wanted) == email:
             return True
     return False

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email import headerregistry
 from email.header import Header
 from typing import Any
 
@@ -50,7 +49,7 @@ def text_header(name: str, value: str) -> str | EncodedTextHeader:
 def _mailbox(address: Address, linesep: str) -> str:
     if not address.name:
         return address.email
-    quoted = str(headerregistry.Address(display_name=address.name, addr_spec=address.email))
+    quoted = address.formatted()
     if address.name.isascii() and len(quoted) <= _MAX_QUOTED:
         return quoted
     name = Header(address.name, "utf-8").encode(linesep=linesep, maxlinelen=_MAX_QUOTED)

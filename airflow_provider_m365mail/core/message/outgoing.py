@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from airflow_provider_m365mail.core.errors import MessageValidationError
+from airflow_provider_m365mail.core.message.address_syntax import domain_key
 from airflow_provider_m365mail.core.message.addresses import (
     Address,
     parse_address_list,
@@ -281,9 +282,9 @@ class OutgoingMessage:
 
 
 def make_message_id(seed: str, domain: str) -> str:
-    """Return a Message-ID derived from ``seed``: the same seed always gives the same id."""
+    """Return a Message-ID derived from ``seed``: the same seed always gives the same id (ASCII, IDNs as A-labels)."""
     digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:40]
-    return f"<{digest}@{domain.lower()}>"
+    return f"<{digest}@{domain_key(domain)}>"
 
 
 def _split_type(content_type: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
-from airflow_provider_m365mail.core.settings.clouds import Cloud
+from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
 
 # SMTP AUTH (client submission) hosts per cloud, including the Exchange endpoint-list spellings.
 SUBMISSION_HOSTS: dict[str, Cloud] = {
@@ -58,6 +58,13 @@ def is_mx_host(host: str) -> bool:
 def submission_cloud(host: str) -> Cloud | None:
     """Return the cloud whose SMTP AUTH endpoint ``host`` is, or None for other hosts."""
     return SUBMISSION_HOSTS.get(host.lower().rstrip("."))
+
+
+def is_microsoft_host(host: str) -> bool:
+    """Tell whether ``host`` is Microsoft 365's own (SMTP AUTH, tenant MX or Graph, in any cloud)."""
+    name = host.lower().rstrip(".")
+    graph_hosts = {graph_host_port(cloud.graph_endpoint)[0] for cloud in CLOUDS.values()}
+    return submission_cloud(name) is not None or is_mx_host(name) or name in graph_hosts
 
 
 def check_host(value: str, *, field: str) -> str:

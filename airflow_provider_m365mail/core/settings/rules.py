@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
-from airflow_provider_m365mail.core.message.addresses import parse_address, parse_address_list
 from airflow_provider_m365mail.core.settings.choices import AuthType, Security, SmtpMode, TransportKind
 from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
 from airflow_provider_m365mail.core.settings.ews import check_ews_auth, ews_endpoint
@@ -29,6 +28,7 @@ from airflow_provider_m365mail.core.settings.hosts import (
     submission_cloud,
 )
 from airflow_provider_m365mail.core.settings.private_servers import is_private_setup
+from airflow_provider_m365mail.core.settings.senders import sender_defaults, warn_where_microsoft_refuses
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
@@ -63,7 +63,7 @@ def resolve_connection(
         "allow_insecure_auth": extra.boolean("allow_insecure_auth", False),
         **{key: _existing_file(extra, key) for key in _FILE_EXTRAS},
         **_limits(extra),
-        **_sender_defaults(extra),
+        **sender_defaults(extra),
     }
     if extra.text("proxy"):
         values["proxy"] = check_proxy(extra.text("proxy") or "")
@@ -83,6 +83,7 @@ def resolve_connection(
         values.update(_smtp_endpoint(host, port, login, extra, cloud))
     values.update(_credentials(values, login, password, extra))
     _check_coherence(values, custom_authority=authority_host != endpoints.authority_host)
+    warn_where_microsoft_refuses(values)
     return values
 
 
@@ -122,38 +123,6 @@ def _limits(extra: ExtraReader) -> dict[str, Any]:
         "max_messages_per_minute": extra.positive_integer("max_messages_per_minute", 30),
         "timeout": extra.positive_number("timeout", 30.0, at_most=MAX_TIMEOUT_S),
     }
-
-
-def _sender_defaults(extra: ExtraReader) -> dict[str, Any]:
-    from_email = from_name = reply_to = None
-    if extra.text("from_email"):
-        sender = parse_address(extra.text("from_email") or "", field="extra.from_email", error=ConfigurationError)
-        from_email, from_name = sender.email, sender.name or None
-    from_name = extra.text("from_name") or from_name
-    if extra.text("reply_to"):
-        addresses = parse_address_list(extra.text("reply_to"), field="extra.reply_to", error=ConfigurationError)
-        reply_to = ", ".join(a.formatted() for a in addresses)
-    return {
-        "from_email": from_email,
-        "from_name": from_name,
-        "reply_to": reply_to,
-        "allowed_senders": tuple(_sender_pattern(p) for p in extra.listing("allowed_senders")),
-    }
-
-
-def _sender_pattern(pattern: str) -> str:
-    if pattern == "*":
-        return pattern
-    probe = "probe" + pattern[1:] if pattern.startswith("*@") else pattern
-    try:
-        parse_address(probe, field="extra.allowed_senders", error=ConfigurationError)
-    except ConfigurationError:
-        raise ConfigurationError(
-            "extra.allowed_senders",
-            f"{pattern!r} is neither an address, '*@domain' nor '*'",
-            hint="e.g. reports@contoso.com, *@contoso.com",
-        ) from None
-    return pattern.lower()
 
 
 def _port(value: Any, field: str) -> int:

@@ -33,8 +33,8 @@ def test_parse_address(text: str, expected: Address) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "nobody", "a@b", "a..b@contoso.com", "a@contoso.com, b@contoso.com", "Doe, John <j@contoso.com>",
-     "<>", "a@@contoso.com", "ü@contoso.com"],
+    ["", "   ", "nobody", "a@", "a..b@contoso.com", "a@contoso.com, b@contoso.com", "Doe, John <j@contoso.com>",
+     "<>", "a@@contoso.com", "a@-contoso.com"],
 )
 def test_parse_address_refuses_non_addresses(text: str) -> None:
     with pytest.raises(MessageValidationError) as info:

@@ -523,3 +523,12 @@ async def test_an_expired_upload_session_fails_at_once(upload_url: UploadUrl, tm
     assert info.value.code == "ErrorItemNotFound"
     assert "secret" not in str(info.value)
     assert upload_url.puts == ["0-327679"]
+
+
+async def test_utf8_and_idn_recipients_reach_graph_as_they_are(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "graph")
+    message = OutgoingMessage.create(to="Jörg <jörg@bücher.de>", cc="anna@bücher.de", subject="Grüße", text="Hallo")
+    result = await GraphTransport(settings).send(message, resolve_identity(settings))
+    assert result.accepted == ("jörg@bücher.de", "anna@xn--bcher-kva.de")
+    (stored,) = m365_sandbox.messages()
+    assert sorted(stored.envelope_to) == ["anna@xn--bcher-kva.de", "jörg@bücher.de"]
