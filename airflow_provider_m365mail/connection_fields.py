@@ -137,9 +137,10 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         placeholder="/opt/airflow/secrets/m365mail.pem",
     ),
     ConnField(
-        "certificate_pem",
-        "Certificate (PEM)",
-        "The same private key and certificate as PEM text, for secrets backends that hold text rather than files.",
+        "certificate_private_key",
+        "Certificate and private key (PEM)",
+        "The same private key and certificate as PEM text, for secrets backends that hold text rather than files "
+        "(formerly certificate_pem, still read).",
         format="password",
     ),
     ConnField(

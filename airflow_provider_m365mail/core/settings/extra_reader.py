@@ -8,6 +8,7 @@ in a setting silently falling back to a default is how mail ends up going to the
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from collections.abc import Collection, Mapping
 from enum import Enum
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 from airflow_provider_m365mail.core.errors import ConfigurationError
 
 E = TypeVar("E", bound=Enum)
+log = logging.getLogger(__name__)
 
 # Airflow 2 stored custom connection fields as "extra__<conn_type>__<name>"; accept that spelling too.
 _LEGACY_PREFIX = re.compile(r"^extra__[a-z0-9_]+?__")
@@ -30,12 +32,20 @@ def did_you_mean(value: str, choices: Collection[str]) -> str:
 
 
 class ExtraReader:
-    """Typed, validating access to a connection's extras; errors name the field as ``extra.<key>``."""
+    """Typed, validating access to a connection's extras; errors name the field as ``extra.<key>``.
 
-    def __init__(self, extra: Mapping[str, Any], known: Collection[str]) -> None:
+    ``renamed`` maps a former key to its new name: it is still read, with a warning naming the new key.
+    """
+
+    def __init__(
+        self, extra: Mapping[str, Any], known: Collection[str], *, renamed: Mapping[str, str] | None = None
+    ) -> None:
+        renamed = renamed or {}
         values: dict[str, Any] = {}
         for raw_key, value in extra.items():
             key = _LEGACY_PREFIX.sub("", str(raw_key))
+            if key in renamed:
+                key = _renamed_key(key, renamed[key], extra)
             if key not in known:
                 raise ConfigurationError(
                     f"extra.{raw_key}",
@@ -118,6 +128,14 @@ class ExtraReader:
                 f"extra.{key}", "expected a list of strings or a comma-separated string"
             )
         return tuple(item.strip() for item in items if item.strip())
+
+
+def _renamed_key(old: str, new: str, extra: Mapping[str, Any]) -> str:
+    """Return the new name of a renamed extra, warning once per read; refuse the extra under both names."""
+    if any(_LEGACY_PREFIX.sub("", str(key)) == new for key in extra):
+        raise ConfigurationError(f"extra.{old}", f"{old} is the former name of {new}", hint=f"keep only {new}")
+    log.warning("The connection extra %r is deprecated: rename it to %r (Airflow masks that name).", old, new)
+    return new
 
 
 def parse_int(value: Any, *, field: str) -> int:
