@@ -100,6 +100,17 @@ def test_an_invalid_setting_fails_naming_the_field(monkeypatch: pytest.MonkeyPat
     assert " Fix: " in message
 
 
+@pytest.mark.parametrize("proxy", ["http//proxyuser:Pr0xy-Secret@proxy:3128", "ftp://proxyuser:Pr0xy-Secret@proxy"])
+def test_an_invalid_proxy_fails_without_quoting_its_credentials(
+    monkeypatch: pytest.MonkeyPatch, m365_sandbox: Sandbox, proxy: str
+) -> None:
+    ok, message = check_connection(monkeypatch, m365_sandbox, "graph", proxy=proxy)
+
+    assert not ok
+    assert message.startswith("Connection settings failed: extra.proxy")
+    assert "Pr0xy-Secret" not in message and "proxyuser" not in message
+
+
 @pytest.mark.sandbox(tenant={"smtp_auth_enabled": False})
 def test_airflow_connections_test_shows_the_failure_and_its_fix(m365_sandbox: Sandbox, tmp_path: Path) -> None:
     airflow = LocalAirflow(

@@ -401,6 +401,23 @@ def test_extra_value_refusals(key: str, value: Any, match: str) -> None:
     assert "topsecret" not in str(error)
 
 
+@pytest.mark.parametrize(
+    ("proxy", "shown"),
+    [
+        ("http//proxyuser:topsecret@proxy:3128", None),  # no scheme: nothing of it can be told from credentials
+        ("proxyuser:topsecret@proxy:3128", None),
+        ("http://proxyuser:topsecret@[broken", None),
+        ("ftp://proxyuser:topsecret@proxy.example.com", "'ftp://proxy.example.com'"),
+        ("http://proxyuser:topsecret@proxy.example.com:99999", "'http://proxy.example.com:99999'"),
+    ],
+)
+def test_a_refused_proxy_url_is_shown_without_its_credentials(proxy: str, shown: str | None) -> None:
+    error = refused("extra.proxy", "not a proxy URL", login="a@b.com", password="p", proxy=proxy)
+    assert "topsecret" not in str(error) and "proxyuser" not in str(error)
+    if shown:
+        assert shown in str(error)
+
+
 def test_every_documented_extra_key_is_known() -> None:
     assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 29
     assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy"}
