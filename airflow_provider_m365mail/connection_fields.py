@@ -237,8 +237,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
     ConnField(
         "proxy",
         "Proxy",
-        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph.",
-        format="url",
+        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph; it may hold credentials "
+        "(http://user:password@host:port), so it is kept like a password.",
+        format="password",
         placeholder="http://proxy.contoso.com:3128",
     ),
     ConnField(
