@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,14 @@ def airflow_rest(
         trust_env=False, timeout=120, event_hooks={"response": [scan]},
     ) as client:
         yield client
+
+
+@pytest.fixture
+def conn_id(airflow_rest: httpx.Client) -> Iterator[str]:
+    """Return a fresh connection id; the connection is deleted afterwards."""
+    name = f"m365mail_{uuid.uuid4().hex[:8]}"
+    yield name
+    airflow_rest.delete(f"/connections/{name}")
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import pytest
 from airflow_api import AirflowUi
 from secret_scan import SecretScan
 
@@ -63,13 +62,6 @@ def press_test_connection(ui: AirflowUi, conn_id: str) -> tuple[str, str]:
     title = toast.first.locator("[data-part=title]").inner_text()
     description = toast.first.locator("[data-part=description]")
     return title, description.inner_text() if description.count() else ""
-
-
-@pytest.fixture
-def conn_id(airflow_rest: httpx.Client) -> Iterator[str]:
-    name = f"m365mail_ui_{uuid.uuid4().hex[:8]}"
-    yield name
-    airflow_rest.delete(f"/connections/{name}")
 
 
 def test_the_form_draws_every_field_and_secrets_as_password_inputs(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,14 +16,6 @@ from secret_scan import SecretScan
 
 PROXY_USER, PROXY_PASSWORD = "proxyuser", f"Pr0xy-{uuid.uuid4().hex[:8]}"
 MASK = "***"
-
-
-@pytest.fixture
-def conn_id(airflow_rest: httpx.Client) -> Iterator[str]:
-    """Return a fresh connection id; the connection is deleted afterwards."""
-    name = f"m365mail_{uuid.uuid4().hex[:8]}"
-    yield name
-    airflow_rest.delete(f"/connections/{name}")
 
 
 def test_a_connection_created_over_rest_reads_back_with_every_secret_masked(
