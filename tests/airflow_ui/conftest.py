@@ -158,9 +158,10 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.C
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Launch Debian's Chromium headless through Playwright, once per session."""
+    """Launch Debian's Chromium headless through Playwright, once per module: Playwright's sync API keeps an event
+    loop running in this thread while it is open, where the async tests of later modules could not run theirs."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (listed in .ci/apt-packages)")
     from playwright.sync_api import sync_playwright
