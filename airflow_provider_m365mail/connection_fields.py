@@ -138,9 +138,10 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         placeholder="/opt/airflow/secrets/m365mail.pem",
     ),
     ConnField(
-        "certificate_pem",
-        "Certificate (PEM)",
-        "The same private key and certificate as PEM text, for secrets backends that hold text rather than files.",
+        "certificate_private_key",
+        "Certificate and private key (PEM)",
+        "The same private key and certificate as PEM text, for secrets backends that hold text rather than files "
+        "(formerly certificate_pem, still read).",
         format="password",
     ),
     ConnField(
@@ -253,8 +254,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
     ConnField(
         "proxy",
         "Proxy",
-        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph.",
-        format="url",
+        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph; it may hold credentials "
+        "(http://user:password@host:port), so it is kept like a password.",
+        format="password",
         placeholder="http://proxy.contoso.com:3128",
     ),
     ConnField(

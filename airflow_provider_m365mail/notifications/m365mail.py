@@ -22,10 +22,8 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "http://localhost:8080/"
 
 
-def _redact(text: str | None) -> str | None:
+def _redact(text: str) -> str:
     """Mask the secrets Airflow knows (connection passwords, masked variables) in text bound for a mailbox."""
-    if text is None:
-        return None
     return str(redact(text))
 
 
@@ -67,7 +65,7 @@ def alert_from_context(context: Mapping[str, Any]) -> Alert:
 
 
 def _task_alert(context: Mapping[str, Any], ti: Any, base_url: str) -> Alert:
-    exception = _redact(summarize_exception(context.get("exception")))
+    exception = summarize_exception(context.get("exception"), redact=_redact)
     map_index = -1 if _field(ti, "map_index") is None else int(ti.map_index)
     state = _text(_field(ti, "state"))
     try_number = _field(ti, "try_number")
@@ -112,7 +110,7 @@ def _run_alert(context: Mapping[str, Any], base_url: str) -> Alert:
         link=ui_link(base_url, dag_id=str(dag_id), run_id=str(run_id)),
         logical_date=_text(context.get("logical_date") or _field(dag_run, "logical_date")),
         state=state,
-        exception=_redact(summarize_exception(context.get("exception"))),
+        exception=summarize_exception(context.get("exception"), redact=_redact),
         reason=reason,
         deadline=_text(_field(context.get("deadline"), "deadline_time")),
     )

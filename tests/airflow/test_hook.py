@@ -16,6 +16,7 @@ from airflow_provider_m365mail.core.errors import (
     SendAsDeniedError,
 )
 from airflow_provider_m365mail.core.settings import AuthType, Security
+from airflow_provider_m365mail.core.settings.secret import Secret
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
@@ -39,7 +40,7 @@ def test_settings_come_from_the_connection_once(oauth2_hook: M365MailHook, m365_
     assert settings.port == m365_sandbox.settings["smtp"]["submission_port"]
     assert settings.auth_type is AuthType.OAUTH2_APP
     assert settings.security is Security.STARTTLS
-    assert settings.client_secret == m365_sandbox.settings["client_secret"]
+    assert settings.client_secret == Secret(m365_sandbox.settings["client_secret"])
     assert oauth2_hook.get_settings() is settings
     assert oauth2_hook.get_conn() is settings
 
@@ -74,7 +75,7 @@ def test_every_secret_of_the_connection_is_masked_in_logs(monkeypatch: pytest.Mo
                 "auth_type": "oauth2_app",
                 "tenant_id": "contoso.com",
                 "client_id": "app-1234",
-                "certificate_pem": pem,
+                "certificate_private_key": pem,
             },
         },
     )

@@ -146,9 +146,9 @@ class TokenSource:
             if cached and "access_token" in cached:
                 return dict(cached)
         if s.refresh_token:
-            return dict(app.acquire_token_by_refresh_token(s.refresh_token, scopes))
+            return dict(app.acquire_token_by_refresh_token(s.refresh_token.reveal(), scopes))
         if s.username and s.password:
-            return dict(app.acquire_token_by_username_password(s.username, s.password, scopes))
+            return dict(app.acquire_token_by_username_password(s.username, s.password.reveal(), scopes))
         raise ConfigurationError(
             "extra.refresh_token",
             "delegated OAuth2 needs a refresh_token extra, or login and password",
@@ -166,7 +166,7 @@ def application_for(settings: MailSettings) -> ConfidentialClientApplication:
         settings.client_id or "",
         fingerprint,
         settings.ca_bundle or "",
-        settings.proxy or "",
+        settings.proxy.reveal() if settings.proxy else "",
     )
     with _apps_lock:
         app = _apps.get(key)
@@ -215,9 +215,10 @@ def load_client_certificate(pem: bytes, *, thumbprint: str | None, field_name: s
 
 def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
     """Return MSAL's client credential and a fingerprint that identifies it without revealing it."""
-    if settings.certificate_path or settings.certificate_pem:
-        if settings.certificate_pem:
-            pem, field_name = settings.certificate_pem.encode("utf-8"), "extra.certificate_pem"
+    if settings.certificate_path or settings.certificate_private_key:
+        if settings.certificate_private_key:
+            pem = settings.certificate_private_key.reveal().encode("utf-8")
+            field_name = "extra.certificate_private_key"
         else:
             assert settings.certificate_path is not None
             field_name = "extra.certificate_path"
@@ -230,9 +231,11 @@ def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
         cert = load_client_certificate(pem, thumbprint=settings.certificate_thumbprint, field_name=field_name)
         return cert.as_msal_credential(), "cert:" + hashlib.sha256(pem).hexdigest()
     if settings.client_secret:
-        return settings.client_secret, "secret:" + hashlib.sha256(settings.client_secret.encode()).hexdigest()
+        secret = settings.client_secret.reveal()
+        return secret, "secret:" + hashlib.sha256(secret.encode()).hexdigest()
     raise ConfigurationError(
-        "extra.client_secret", "OAuth2 needs a client secret or a certificate (certificate_path / certificate_pem)"
+        "extra.client_secret",
+        "OAuth2 needs a client secret or a certificate (certificate_path / certificate_private_key)",
     )
 
 
@@ -246,7 +249,7 @@ def _build_application(settings: MailSettings, credential: str | dict[str, str])
     session.trust_env = False  # REQUESTS_CA_BUNDLE and friends would override verify=
     session.verify = settings.ca_bundle or True
     if settings.proxy:
-        session.proxies = {"http": settings.proxy, "https": settings.proxy}
+        session.proxies = {"http": settings.proxy.reveal(), "https": settings.proxy.reveal()}
     session.request = functools.partial(session.request, timeout=settings.timeout)  # type: ignore[method-assign]
 
     microsoft = settings.authority_host.lower() in MICROSOFT_AUTHORITY_HOSTS

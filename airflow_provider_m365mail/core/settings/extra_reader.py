@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import math
 import re
 from collections.abc import Collection, Mapping
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from airflow_provider_m365mail.core.errors import ConfigurationError
 
 E = TypeVar("E", bound=Enum)
+log = logging.getLogger(__name__)
 
 # Airflow 2 stored custom connection fields as "extra__<conn_type>__<name>"; accept that spelling too.
 _LEGACY_PREFIX = re.compile(r"^extra__[a-z0-9_]+?__")
@@ -59,12 +61,25 @@ def decode_extra(extra: str | Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 class ExtraReader:
-    """Typed, validating access to a connection's extras; errors name the field as ``extra.<key>``."""
+    """Typed, validating access to a connection's extras; errors name the field as ``extra.<key>``.
 
-    def __init__(self, extra: str | Mapping[str, Any] | None, known: Collection[str]) -> None:
+    ``renamed`` maps a former key to its new name: it is still read, with a warning naming the new key.
+    """
+
+    def __init__(
+        self,
+        extra: str | Mapping[str, Any] | None,
+        known: Collection[str],
+        *,
+        renamed: Mapping[str, str] | None = None,
+    ) -> None:
+        renamed = renamed or {}
         values: dict[str, Any] = {}
-        for raw_key, value in decode_extra(extra).items():
+        decoded = decode_extra(extra)
+        for raw_key, value in decoded.items():
             key = _LEGACY_PREFIX.sub("", str(raw_key))
+            if key in renamed:
+                key = _renamed_key(key, renamed[key], decoded)
             if key not in known:
                 raise ConfigurationError(
                     f"extra.{raw_key}",
@@ -172,6 +187,14 @@ def parse_positive(value: Any, *, field: str, at_most: float | None = None) -> f
     if at_most is not None and number > at_most:
         raise ConfigurationError(field, f"must be at most {at_most:g}, got {value!r}")
     return number
+
+
+def _renamed_key(old: str, new: str, extra: Mapping[str, Any]) -> str:
+    """Return the new name of a renamed extra, warning once per read; refuse the extra under both names."""
+    if any(_LEGACY_PREFIX.sub("", str(key)) == new for key in extra):
+        raise ConfigurationError(f"extra.{old}", f"{old} is the former name of {new}", hint=f"keep only {new}")
+    log.warning("The connection extra %r is deprecated: rename it to %r (Airflow masks that name).", old, new)
+    return new
 
 
 def parse_int(value: Any, *, field: str) -> int:

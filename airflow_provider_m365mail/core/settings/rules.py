@@ -57,7 +57,7 @@ def resolve_connection(
         "authority_host": authority_host,
         "tenant_id": _tenant_id(extra.text("tenant_id")),
         "refresh_token": extra.text("refresh_token"),
-        "certificate_pem": extra.text("certificate_pem"),
+        "certificate_private_key": extra.text("certificate_private_key"),
         "certificate_thumbprint": _thumbprint(extra.text("certificate_thumbprint")),
         "save_to_sent_items": extra.boolean("save_to_sent_items", True),
         "allow_insecure_auth": extra.boolean("allow_insecure_auth", False),
@@ -71,9 +71,9 @@ def resolve_connection(
         raise ConfigurationError(
             "extra.client_key_path", "a client key needs its certificate", hint="set extra.client_certificate_path"
         )
-    if values["certificate_path"] and values["certificate_pem"]:
+    if values["certificate_path"] and values["certificate_private_key"]:
         raise ConfigurationError(
-            "extra.certificate_pem", "set certificate_path or certificate_pem, not both"
+            "extra.certificate_private_key", "set certificate_path or certificate_private_key, not both"
         )
     if transport is TransportKind.GRAPH:
         values.update(_graph_endpoint(host, port, extra, endpoints.graph_endpoint))
@@ -291,7 +291,7 @@ def _check_oauth(
             raise ConfigurationError(
                 "extra.tenant_id", f"app-only tokens need your tenant, not {tenant!r}", hint="use the tenant GUID"
             )
-        if not (client_secret or values["certificate_path"] or values["certificate_pem"]):
+        if not (client_secret or values["certificate_path"] or values["certificate_private_key"]):
             raise ConfigurationError(
                 "extra.client_secret",
                 "oauth2_app needs a client secret or a certificate",

@@ -31,6 +31,7 @@ from airflow_provider_m365mail.core.errors import (
     PermanentSendError,
     TransientSendError,
 )
+from airflow_provider_m365mail.core.settings.secret import Secret
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 CLIENT_ID = "11111111-2222-4333-8444-555555555555"
@@ -71,7 +72,9 @@ def test_certificate_thumbprint_is_computed_from_the_certificate_when_not_given(
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert_pem = self_signed(key)
     expected = x509.load_pem_x509_certificate(cert_pem).fingerprint(hashes.SHA1()).hex().upper()
-    loaded = load_client_certificate(cert_pem + key_pem(key), thumbprint=None, field_name="extra.certificate_pem")
+    loaded = load_client_certificate(
+        cert_pem + key_pem(key), thumbprint=None, field_name="extra.certificate_private_key"
+    )
     assert loaded.thumbprint == expected
     assert "PRIVATE KEY" in loaded.private_key_pem
     assert loaded.private_key_pem not in repr(loaded)
@@ -79,15 +82,17 @@ def test_certificate_thumbprint_is_computed_from_the_certificate_when_not_given(
 
 def test_given_thumbprint_is_kept_and_normalised() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    loaded = load_client_certificate(key_pem(key), thumbprint="ab:cd:ef", field_name="extra.certificate_pem")
+    loaded = load_client_certificate(key_pem(key), thumbprint="ab:cd:ef", field_name="extra.certificate_private_key")
     assert loaded.thumbprint == "ABCDEF"
 
 
 def test_certificate_credential_needs_an_rsa_key() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     with pytest.raises(ConfigurationError, match="RSA") as caught:
-        load_client_certificate(self_signed(key) + key_pem(key), thumbprint=None, field_name="extra.certificate_pem")
-    assert caught.value.field == "extra.certificate_pem"
+        load_client_certificate(
+            self_signed(key) + key_pem(key), thumbprint=None, field_name="extra.certificate_private_key"
+        )
+    assert caught.value.field == "extra.certificate_private_key"
 
 
 def test_certificate_without_a_key_is_a_configuration_error_naming_the_field() -> None:
@@ -128,7 +133,7 @@ async def test_concurrent_cold_starts_make_one_token_request(m365_sandbox: Sandb
 
 async def test_another_secret_gets_its_own_application(m365_sandbox: Sandbox) -> None:
     settings = settings_for(m365_sandbox, "smtp_oauth2")
-    assert application_for(settings) is not application_for(replace(settings, client_secret="another-secret"))
+    assert application_for(settings) is not application_for(replace(settings, client_secret=Secret("another-secret")))
 
 
 async def test_short_lived_tokens_are_fetched_again_before_expiry(m365_sandbox: Sandbox) -> None:
@@ -165,7 +170,7 @@ async def test_certificate_credential_signs_a_client_assertion(m365_sandbox: San
 
     m365_sandbox.call(register)
     settings = settings_for(
-        m365_sandbox, "smtp_oauth2", password=None, certificate_pem=(key_pem(key) + cert_pem).decode()
+        m365_sandbox, "smtp_oauth2", password=None, certificate_private_key=(key_pem(key) + cert_pem).decode()
     )
     assert settings.client_secret is None
     token = await TokenSource(settings).get_token(settings.exchange_scope)
@@ -175,7 +180,7 @@ async def test_certificate_credential_signs_a_client_assertion(m365_sandbox: San
 async def test_unregistered_certificate_is_refused(m365_sandbox: Sandbox) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     settings = settings_for(
-        m365_sandbox, "smtp_oauth2", password=None, certificate_pem=(key_pem(key) + self_signed(key)).decode()
+        m365_sandbox, "smtp_oauth2", password=None, certificate_private_key=(key_pem(key) + self_signed(key)).decode()
     )
     with pytest.raises(AuthenticationError) as caught:
         await TokenSource(settings).get_token(settings.exchange_scope)

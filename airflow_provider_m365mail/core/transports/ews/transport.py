@@ -104,13 +104,14 @@ class EwsTransport(Session):
 
         if self._client is None:
             s = self._settings
+            password = s.password.reveal() if s.password else ""
             auth: httpx.Auth | None = None
             if s.auth_type is AuthType.NTLM:
-                auth = ntlm_auth(s.username or "", s.password or "")
+                auth = ntlm_auth(s.username or "", password)
             elif s.auth_type is AuthType.BASIC:
-                auth = httpx.BasicAuth(s.username or "", s.password or "")
+                auth = httpx.BasicAuth(s.username or "", password)
             self._client = httpx.AsyncClient(
-                auth=auth, verify=make_ssl_context(s), proxy=s.proxy, timeout=httpx.Timeout(s.timeout),
-                trust_env=False,
+                auth=auth, verify=make_ssl_context(s), proxy=s.proxy.reveal() if s.proxy else None,
+                timeout=httpx.Timeout(s.timeout), trust_env=False,
             )
         return self._client

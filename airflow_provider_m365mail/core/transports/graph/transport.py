@@ -148,11 +148,10 @@ def _open_session(settings: MailSettings, tokens: TokenSource) -> _Session:
     from msgraph_core import GraphClientFactory  # type: ignore[import-untyped]
 
     tls = make_ssl_context(settings)
+    proxy = settings.proxy.reveal() if settings.proxy else None
     try:
-        http = httpx.AsyncClient(
-            verify=tls, proxy=settings.proxy, timeout=httpx.Timeout(settings.timeout), trust_env=False
-        )
-        uploads = httpx.AsyncHTTPTransport(verify=tls, proxy=settings.proxy)
+        http = httpx.AsyncClient(verify=tls, proxy=proxy, timeout=httpx.Timeout(settings.timeout), trust_env=False)
+        uploads = httpx.AsyncHTTPTransport(verify=tls, proxy=proxy)
     except ImportError as exc:  # socks5 proxies need httpx's optional socksio
         raise ConfigurationError("extra.proxy", f"this proxy needs an extra package: {exc}") from None
     options = {**sdk_options, RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False)}

@@ -228,7 +228,7 @@ class SmtpTransport(Session):
             await client.ehlo()
             if s.auth_type is AuthType.BASIC:
                 assert s.username is not None and s.password is not None
-                await client.login(s.username, s.password)
+                await client.login(s.username, s.password.reveal())
                 note(f"authenticated as {s.username} (basic)")
             elif token is not None:
                 if "xoauth2" not in client.server_auth_methods:
