@@ -129,16 +129,6 @@ def test_legacy_form_behaviour_matches_the_declarative_one() -> None:
     assert legacy == {key.replace("-", "_"): value for key, value in declarative.items()}
 
 
-def test_legacy_form_widgets_cover_every_extra() -> None:
-    pytest.importorskip("wtforms")
-    pytest.importorskip("flask_appbuilder")
-    from wtforms import PasswordField
-
-    widgets = M365MailHook.get_connection_form_widgets()
-    assert list(widgets) == list(EXTRA_KEYS)
-    assert {k for k, w in widgets.items() if w.field_class is PasswordField} == SECRET_EXTRAS
-
-
 def test_every_secret_extra_has_a_name_airflow_hides() -> None:
     from airflow_provider_m365mail.airflow_compat import should_hide_value_for_key
 
