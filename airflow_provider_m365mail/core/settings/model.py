@@ -22,10 +22,10 @@ from airflow_provider_m365mail.core.settings.secret import Secret
 EXTRA_KEYS: tuple[str, ...] = (
     "transport", "smtp_mode", "security", "auth_type", "tenant_id", "client_id", "client_secret",
     "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
-    "graph_endpoint", "ca_bundle", "client_certificate_path", "client_key_path", "from_email", "from_name",
-    "reply_to", "allowed_senders", "alternate_host", "alternate_port", "max_recipients_per_message",
-    "max_messages_per_minute", "timeout", "proxy", "save_to_sent_items", "allow_insecure_auth", "ews_url",
-    "ews_impersonation",
+    "graph_endpoint", "ews_url", "ews_impersonation", "ca_bundle", "client_certificate_path", "client_key_path",
+    "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
+    "max_recipients_per_message", "max_messages_per_minute", "timeout", "proxy", "save_to_sent_items",
+    "allow_insecure_auth",
 )
 
 # Extras renamed to a name Airflow masks (it hides an extra by its key), still read under their old name.
