@@ -23,7 +23,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "certificate_path", "certificate_pem", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
     "graph_endpoint", "ca_bundle", "client_certificate_path", "client_key_path", "from_email", "from_name",
     "reply_to", "allowed_senders", "alternate_host", "alternate_port", "max_recipients_per_message",
-    "max_messages_per_minute", "timeout", "proxy", "save_to_sent_items", "allow_insecure_auth",
+    "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "save_to_sent_items", "allow_insecure_auth",
 )
 
 _SECRET = MappingProxyType({"secret": True})
@@ -63,6 +63,7 @@ class MailSettings:
     max_recipients_per_message: int = 500
     max_messages_per_minute: int = 30
     timeout: float = 30.0
+    retry_budget_s: float = 300.0
     proxy: str | None = None
     save_to_sent_items: bool = True
     allow_insecure_auth: bool = False

@@ -110,6 +110,10 @@ def _existing_file(extra: ExtraReader, key: str) -> str | None:
     return value
 
 
+# How long transient failures of one message are retried (server waits included) before it is left for the next try.
+DEFAULT_RETRY_BUDGET_S = 300.0
+
+
 def _positive(value: float | None, key: str, default: float) -> float:
     if value is None:
         return default
@@ -127,6 +131,7 @@ def _limits(extra: ExtraReader) -> dict[str, Any]:
             _positive(extra.integer("max_messages_per_minute"), "max_messages_per_minute", 30)
         ),
         "timeout": _positive(extra.number("timeout"), "timeout", 30.0),
+        "retry_budget_s": _positive(extra.number("retry_budget_s"), "retry_budget_s", DEFAULT_RETRY_BUDGET_S),
     }
 
 

@@ -19,7 +19,8 @@ import pytest
 from connection_settings import settings_for
 from tcp_pipe import pipe
 
-from airflow_provider_m365mail.core.delivery.mailer import Mailer, partial_refusal
+from airflow_provider_m365mail.core.delivery.account import DeliveryAccount
+from airflow_provider_m365mail.core.delivery.mailer import Mailer
 from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
@@ -131,7 +132,7 @@ async def test_refused_recipients_are_named_with_their_codes_and_the_others_get_
     (stored,) = m365_sandbox.messages()
     assert stored.envelope_to == ("bob@contoso.com", "alice@contoso.com")
     assert "refused 1: gone@contoso.com: 550 5.1.10" in caplog.text
-    error = partial_refusal([result])
+    error = DeliveryAccount(results=[result], refused=dict(result.refused)).refusal()
     assert error is not None and error.refused == dict(result.refused) and error.enhanced_status == "5.1.10"
     assert "gone@contoso.com: 550" in str(error) and "2 other(s) got the message" in str(error)
 
@@ -145,7 +146,7 @@ async def test_direct_send_refuses_external_recipients_one_by_one_and_delivers_t
     (result,) = await Mailer(settings).send(message, resolve_identity(settings))
     assert result.accepted == ("bob@contoso.com",)
     assert list(result.refused) == ["eve@fabrikam.com"] and result.refused["eve@fabrikam.com"][0] == 550
-    error = partial_refusal([result])
+    error = DeliveryAccount(results=[result], refused=dict(result.refused)).refusal()
     assert error is not None and error.enhanced_status == "5.4.1" and error.hint is not None
     assert "for external recipients use smtp_mode submission" in error.hint
     (stored,) = m365_sandbox.messages()
