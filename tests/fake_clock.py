@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from airflow_provider_m365mail.core.delivery.mailer import Mailer
 from airflow_provider_m365mail.core.delivery.pacing import SendingRate
+from airflow_provider_m365mail.core.settings import MailSettings
 
 
 class FakeClock:
@@ -32,3 +35,7 @@ class FakeClock:
         if key not in self._rates:
             self._rates[key] = SendingRate(limit, window_s, clock=self, sleep=self.sleep)
         return self._rates[key]
+
+    def mailer(self, settings: MailSettings, **kwargs: Any) -> Mailer:
+        """Return a ``Mailer`` whose retries and pacing wait on this clock."""
+        return Mailer(settings, clock=self, sleep=self.sleep, rates=self.rates, **kwargs)

@@ -184,6 +184,9 @@ def parse_fault(body: dict[str, Any]) -> Fault:
         if probability > 1:
             raise invalid("probability", "must be between 0 and 1")
     retry_after = body.get("retry_after_s")
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise invalid("seed", "must be an integer")
     return Fault(
         target=cast(FaultTarget, target),
         kind=cast(FaultKind, kind),
@@ -193,6 +196,7 @@ def parse_fault(body: dict[str, Any]) -> Fault:
         count=count,
         probability=probability,
         stage=cast(SmtpStage, stage),
+        seed=seed,
     )
 
 

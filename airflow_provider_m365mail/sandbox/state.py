@@ -41,6 +41,7 @@ class Fault:
     count: int = 1
     probability: float | None = None  # when set, each matching request fails with this chance; count ignored
     stage: SmtpStage = "mail"  # SMTP only: where a "reply" fault answers ("data" = after the message body)
+    seed: int | None = None  # with probability: the seed of this fault's own random draws, for repeatable runs
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class SandboxState:
     _recipient_times: dict[str, deque[tuple[float, int]]] = field(default_factory=lambda: defaultdict(deque))
     _smtp_sessions: Counter[str] = field(default_factory=Counter)
     _graph_requests: Counter[str] = field(default_factory=Counter)
+    _fault_draws: dict[int, random.Random] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +114,7 @@ class SandboxState:
             self.tokens.tenant = tenant
         self.clear_messages()
         self.faults.clear()
+        self._fault_draws.clear()
         self.stats.clear()
         self._sent_times.clear()
         self._recipient_times.clear()
@@ -255,6 +258,7 @@ class SandboxState:
     def add_fault(self, fault: Fault) -> None:
         """Arm a fault; it fires on the next matching requests."""
         self.faults.append(fault)
+        self._fault_draws[id(fault)] = random.Random(fault.seed)
 
     def take_fault(
         self, target: FaultTarget, stage: SmtpStage | None = None, kinds: Collection[FaultKind] | None = None
@@ -270,7 +274,7 @@ class SandboxState:
             if kinds is not None and fault.kind not in kinds:
                 continue
             if fault.probability is not None:
-                if random.random() < fault.probability:
+                if self._fault_draws.setdefault(id(fault), random.Random()).random() < fault.probability:
                     self.stats["faults_fired"] += 1
                     return fault
                 continue

@@ -168,7 +168,7 @@ class Mailer:
             account.refused = {a: reply for result in account.results for a, reply in result.refused.items()}
         log.info("%s", account.summary())
         if last_error is not None:
-            last_error.add_note(account.summary())
+            last_error.delivery_summary = account.summary()
             raise last_error
         return account
 
@@ -324,7 +324,7 @@ def _backoff(error: TransientSendError, failures: int) -> float:
     """Return the wait before the next attempt: the server's, else exponential backoff with jitter."""
     if error.retry_after is not None:
         return max(0.0, error.retry_after)
-    return min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2 ** (failures - 1)) + random.uniform(0, _JITTER_S)  # noqa: S311
+    return float(min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2 ** (failures - 1))) + random.uniform(0, _JITTER_S)
 
 
 class _Progress:

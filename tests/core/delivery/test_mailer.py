@@ -313,11 +313,12 @@ async def test_retries_stop_when_the_retry_budget_is_spent_not_after_a_number_of
     clock = FakeClock()
     settings = settings_for(m365_sandbox, "smtp_basic", retry_budget_s=5)
     with pytest.raises(TransientSendError) as caught:
-        await Mailer(settings, clock=clock, sleep=clock.sleep, rates=clock.rates).send(note(), resolve_identity(settings))
+        await clock.mailer(settings).send(note(), resolve_identity(settings))
     # backoff 0.5-1, 1-1.5, 2-2.5 s, then 4-4.5 s would end past the 5 s budget
     assert m365_sandbox.state.stats["smtp_sessions"] == 4
     assert 3.5 <= clock.now <= 5.0
-    assert "0 delivered now" in " ".join(caught.value.__notes__) and "1 message(s) left over" in caught.value.__notes__[0]
+    assert caught.value.delivery_summary is not None
+    assert "0 delivered now" in caught.value.delivery_summary and "1 message(s) left over" in str(caught.value)
     assert m365_sandbox.messages() == []
 
 
@@ -327,7 +328,7 @@ async def test_a_retry_after_beyond_the_budget_is_not_waited_for(m365_sandbox: S
     clock = FakeClock()
     settings = settings_for(m365_sandbox, "smtp_basic", retry_budget_s=1)
     with pytest.raises(ThrottledError) as caught:
-        await Mailer(settings, clock=clock, sleep=clock.sleep, rates=clock.rates).send(note(), resolve_identity(settings))
+        await clock.mailer(settings).send(note(), resolve_identity(settings))
     assert caught.value.retry_after == 5.0
     assert clock.now == 0
     assert m365_sandbox.state.stats["smtp_sessions"] == 1
