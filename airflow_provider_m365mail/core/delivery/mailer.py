@@ -273,8 +273,9 @@ class Mailer:
                 return await self._transport.send(message, identity)
             except TransientSendError as exc:
                 if _holds_mailbox(exc):
+                    # The whole wait the server asked for: a sender whose budget ends sooner is not made to wait.
                     wait = exc.retry_after if exc.retry_after is not None else _SLOW_DOWN_S
-                    rate.slow_down(min(wait, self._settings.retry_budget_s), f"{exc.code} {exc.enhanced_status or ''}")
+                    rate.slow_down(wait, " ".join(part for part in (exc.code, exc.enhanced_status) if part))
                 raise
 
     async def _before_wait(self) -> None:
