@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox_process import UNTHROTTLED_LIMITS, admin, running_sandbox
+from sandbox_process import UNTHROTTLED_LIMITS, running_sandbox
 
 
 class SqliteLedgerStore:
@@ -95,7 +95,6 @@ def main() -> int:
         ledgered: list[float] = []
         writes = 0
         for round_number in range(repeat):
-            admin(sandbox, "DELETE", "/messages")
             plain.append(_send(settings, n, None))
             store = SqliteLedgerStore(Path(tmp) / f"state-{round_number}.db")
             ledgered.append(_send(settings, n, store))

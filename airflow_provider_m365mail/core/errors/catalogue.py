@@ -160,6 +160,15 @@ _SMTP_REPLIES = (
           "MAIL FROM", "The server ties senders to logins (Postfix reject_sender_login_mismatch)",
           "Add the From address for this login to the server's smtpd_sender_login_maps, or send as the login",
           _SEND_AS),
+    # The waits (retry_after) of SMTP entries are ours: SMTP replies carry no Retry-After and Microsoft names no
+    # wait for any of these codes. Each is the shortest wait after which a retry can succeed (docs/delivery.md):
+    # 4.3.2: a connection slot frees when another of the mailbox's 3 connections ends its message (seconds);
+    #        the Mailer retries that message alone, the others go on.
+    # 5.2.2: the 30-a-minute quota counts over a sliding 60 s: after 60 s the window has turned over; every send
+    #        of the mailbox waits, since all would be refused.
+    # 4.7.500-699: Exchange Online Protection throttling the sending IP asks only to "try again later" (an MTA
+    #        retries after minutes); sooner than a minute adds load counted against the IP. The message waits
+    #        alone. A wait beyond the connection's retry_budget_s is never slept: the message is left over.
     _smtp(None, "4.3.2", None,
           "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded", "submission",
           "More than 3 concurrent SMTP connections for this mailbox",
