@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_m365mail.core.delivery.mailer import Mailer
@@ -13,7 +14,8 @@ from airflow_provider_m365mail.core.settings import MailSettings
 class FakeClock:
     """Monotonic time that only moves when something sleeps on it (or a test calls ``advance``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_sleep: Callable[[float], None] | None = None) -> None:
+        self.on_sleep = on_sleep  # called before each sleep: what the test lets happen meanwhile
         self.now = 0.0
         self.slept: list[float] = []
         self._rates: dict[tuple[str, str], SendingRate] = {}
@@ -25,6 +27,8 @@ class FakeClock:
         self.now += seconds
 
     async def sleep(self, seconds: float) -> None:
+        if self.on_sleep is not None:
+            self.on_sleep(seconds)
         self.slept.append(seconds)
         self.now += max(0.0, seconds)
         await asyncio.sleep(0)

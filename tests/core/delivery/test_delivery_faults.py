@@ -2,7 +2,9 @@
 
 Each case injects one kind of failure (dropped DATA, 421, 451, the 4.3.2 connection limit, Graph 429 with
 Retry-After, a failing or hanging token endpoint, an unreachable primary server) and checks the sandbox's store
-(as many messages as intended, no Message-ID twice, none missing) and that the log tells what happened.
+(as many messages as intended, no Message-ID twice, none missing) and that the log tells what happened. The
+Mailer's waits run on a ``FakeClock``; only the token endpoint's cases wait for real, since MSAL's error cache
+keeps real time.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 from connection_settings import settings_for
+from fake_clock import FakeClock
 from tcp_pipe import pipe
 
 from airflow_provider_m365mail.core.delivery.account import DeliveryAccount
@@ -42,9 +45,12 @@ def reports(count: int, prefix: str) -> list[OutgoingMessage]:
     ]
 
 
-async def send_all(settings: MailSettings, messages: list[OutgoingMessage], **mailer: Any) -> list[SendResult]:
+async def send_all(
+    settings: MailSettings, messages: list[OutgoingMessage], *, clock: FakeClock | None = None, **mailer: Any
+) -> list[SendResult]:
+    """Send through a Mailer whose waits run on ``clock`` (a new ``FakeClock`` by default)."""
     identity = resolve_identity(settings)
-    return await Mailer(settings, **mailer).send_many([(m, identity) for m in messages])
+    return await (clock or FakeClock()).mailer(settings, **mailer).send_many([(m, identity) for m in messages])
 
 
 def assert_delivered_once(sandbox: Sandbox, messages: list[OutgoingMessage]) -> None:
@@ -108,11 +114,12 @@ async def test_the_fourth_connection_of_a_mailbox_waits_for_4_3_2_and_then_sends
     held = [smtp_connect() for _ in range(3)]
     for conn in held:
         conn.login("airflow@contoso.com", password)  # each signed-in session holds one of the mailbox's three
-    loop = asyncio.get_running_loop()
-    for conn in held:
-        loop.call_later(1.0, conn.close)
+    def release(_seconds: float) -> None:  # the other connections end while the Mailer waits for its retry
+        for conn in held:
+            conn.close()
+
     messages = reports(1, "busy")
-    await send_all(settings_for(m365_sandbox, "smtp_basic"), messages)
+    await send_all(settings_for(m365_sandbox, "smtp_basic"), messages, clock=FakeClock(on_sleep=release))
     assert_delivered_once(m365_sandbox, messages)
     (retry,) = retries_logged(caplog)
     assert "ThrottledError code=432 status=4.3.2" in retry and "retrying in 5.0 s" in retry
@@ -170,7 +177,8 @@ async def test_a_failing_token_endpoint_is_retried(
 ) -> None:
     m365_sandbox.call(lambda: m365_sandbox.state.add_fault(Fault(**fault)))
     messages = reports(2, f"token-{fault['kind']}")
-    await send_all(settings_for(m365_sandbox, "smtp_oauth2", timeout=timeout), messages)
+    identity = resolve_identity(settings := settings_for(m365_sandbox, "smtp_oauth2", timeout=timeout))
+    await Mailer(settings).send_many([(m, identity) for m in messages])  # MSAL's error cache keeps real time
     assert_delivered_once(m365_sandbox, messages)
     retries = retries_logged(caplog)
     assert retries and all("<token-" in r and "identity provider" in r for r in retries)
