@@ -224,7 +224,7 @@ class Mailer:
                     heapq.heappush(waiting, (retry_at, index))
                 continue
             done[index] = result
-            if self._ledger is not None and not result.already_sent:
+            if self._ledger is not None:  # found in Sent Items counts too: the next try need not look again
                 await self._ledger.record(result.message_id, result.refused)
             rate.count_recipients(len(result.accepted), mailbox)
             if result.refused:
