@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
+    from airflow_provider_m365mail.core.delivery.ledger import DeliveryLedger
+
 DEFAULT_BASE_URL = "http://localhost:8080/"
 
 
@@ -231,9 +233,19 @@ class M365EmailNotifier(BaseNotifier):
             "from_email": self.from_email,
             "files": [self.files] if isinstance(self.files, str) else list(self.files),
             "message_id": hook.derive_message_id(alert.message_seed, from_email=self.from_email),
-            # A task callback that runs again for the same try and event (a retried callback) sends nothing new.
-            "ledger": ledger_for(context, f"m365mail_alert_{_key(alert.message_seed)}", explain=False),
+            "ledger": self._ledger(context, alert),
         }
+
+    def _ledger(self, context: Context, alert: Alert) -> DeliveryLedger | None:
+        """Return the ledger of this notifier's alert about a task, so a callback run twice sends it once.
+
+        Each notifier of a task keeps its own (its recipients and subject are part of the key); alerts about a DAG
+        run have none: their callbacks run outside any task instance.
+        """
+        if alert.task_id is None:
+            return None
+        recipients = "|".join(str(field) for field in (self.to, self.cc, self.bcc, self.subject))
+        return ledger_for(context, f"m365mail_alert_{_key(alert.message_seed + recipients)}", explain=False)
 
 
 send_m365_email_notification = M365EmailNotifier
