@@ -72,9 +72,9 @@ def test_a_try_cut_off_by_its_timeout_is_finished_by_the_retries_each_recipient_
     assert outcome.task_states == {"statements": "success"} and tries(outcome) > 1
     assert "AirflowTaskTimeout" in outcome.output
     account = outcome.return_values["statements"]
-    # the first try got its 30 out before the limit held it (a later try cut off may have added one or two)
+    # the tries cut off got about 30 out before the limit held them (a slow machine: fewer); the last, the rest
     earlier, now = account["delivered_earlier"], account["delivered_now"]
-    assert len(earlier) >= 30 and len(earlier) + len(now) == 40
+    assert 0 < len(earlier) < 40 and len(earlier) + len(now) == 40
 
 
 def test_a_server_busy_for_half_the_messages_gets_each_one_exactly_once_within_the_retries(dag_runner: Any) -> None:
