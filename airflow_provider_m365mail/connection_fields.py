@@ -252,6 +252,14 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
     ConnField("timeout", "Timeout (seconds)", "How long to wait for the server (above 0, at most 3600).",
               type="number", default=30.0),
     ConnField(
+        "retry_budget_s",
+        "Retry budget (seconds)",
+        "How long a message's transient failures (drops, 4xx replies, throttling, token endpoint errors) are "
+        "retried, server-requested waits included; what is still unsent is left for the task's next try.",
+        type="number",
+        default=300.0,
+    ),
+    ConnField(
         "proxy",
         "Proxy",
         "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph; it may hold credentials "

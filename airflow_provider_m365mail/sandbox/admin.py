@@ -181,6 +181,9 @@ def parse_fault(body: dict[str, Any]) -> Fault:
             re.compile(text("route", route))
         except re.error as exc:
             raise invalid("route", f"is not a regular expression: {exc}") from None
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise invalid("seed", "must be an integer")
     return Fault(
         target=cast(FaultTarget, target),
         kind=cast(FaultKind, kind),
@@ -192,6 +195,7 @@ def parse_fault(body: dict[str, Any]) -> Fault:
         probability=None if probability is None else float(number("probability", probability, 0, 1)),
         stage=cast(SmtpStage, stage),
         route=route,
+        seed=seed,
     )
 
 

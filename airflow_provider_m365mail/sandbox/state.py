@@ -46,6 +46,7 @@ class Fault:
     stage: SmtpStage = "mail"  # SMTP only: where a "reply" fault answers ("data" = after the message body)
     # Graph only: a regular expression searched in "METHOD /path" (e.g. "/send$", "^DELETE "); None: every request
     route: str | None = None
+    seed: int | None = None  # with probability: the seed of this fault's own random draws, for repeatable runs
 
     def wait_s(self) -> float:
         """Return how long a "timeout" fault hangs before answering: its ``retry_after_s``, bounded."""
@@ -106,6 +107,7 @@ class SandboxState:
     _recipient_times: dict[str, deque[tuple[float, int]]] = field(default_factory=lambda: defaultdict(deque))
     _smtp_sessions: Counter[str] = field(default_factory=Counter)
     _graph_requests: Counter[str] = field(default_factory=Counter)
+    _fault_draws: dict[int, random.Random] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -129,6 +131,7 @@ class SandboxState:
         self.tokens.tenant = self.tenant
         self.clear_messages()
         self.faults.clear()
+        self._fault_draws.clear()
         self.stats.clear()
         self._sent_times.clear()
         self._recipient_times.clear()
@@ -272,6 +275,7 @@ class SandboxState:
     def add_fault(self, fault: Fault) -> None:
         """Arm a fault; it fires on the next matching requests."""
         self.faults.append(fault)
+        self._fault_draws[id(fault)] = random.Random(fault.seed)
 
     def take_fault(
         self,
@@ -293,7 +297,7 @@ class SandboxState:
             if fault.route is not None and re.search(fault.route, route) is None:
                 continue
             if fault.probability is not None:
-                if random.random() < fault.probability:
+                if self._fault_draws.setdefault(id(fault), random.Random()).random() < fault.probability:
                     self.stats["faults_fired"] += 1
                     return fault
                 continue

@@ -26,6 +26,7 @@ from airflow_provider_m365mail.cli.local_airflow import (
     EXAMPLE_DAGS,
     LocalAirflow,
     sandbox_connections,
+    tail,
 )
 from airflow_provider_m365mail.sandbox.server import Sandbox
 from airflow_provider_m365mail.sandbox.state import StoredMessage
@@ -52,6 +53,7 @@ class DagRunOutcome:
     return_values: dict[str, Any] = field(default_factory=dict)  # task id -> its return value (XCom)
     task_states: dict[str, str] = field(default_factory=dict)  # task id -> final state
     try_numbers: dict[str, int] = field(default_factory=dict)  # task id -> how many tries it ran
+    run_id: str = ""
 
     def task_log(self, task_id: str) -> str:
         """Return the parts of the output ``airflow dags test`` printed while running ``task_id``.
@@ -105,17 +107,55 @@ class DagRunner:
         adds ``AIRFLOW__SECTION__KEY`` settings; ``before`` prepares the freshly reset sandbox (grants, faults,
         tenant changes) on its own thread, e.g. ``lambda s: s.state.grant(...)``.
         """
+        airflow = self._airflow(dags_folder, extra_changes, default_connection, config, field_changes)
+        self.sandbox.reset()
+        if before is not None:
+            prepare = before
+            self.sandbox.call(lambda: prepare(self.sandbox))
+        return self._outcome(airflow, dag_id, airflow.dags_test(dag_id))
+
+    def clear_and_rerun(
+        self,
+        earlier: DagRunOutcome,
+        dag_id: str,
+        task_ids: Sequence[str],
+        *,
+        dags_folder: Path = EXAMPLE_DAGS,
+        default_connection: str = DEFAULT_SANDBOX_CONNECTION,
+    ) -> DagRunOutcome:
+        """Clear the finished tasks of an earlier run, as a user does in the UI, and run them again in that run.
+
+        ``airflow tasks clear`` then ``airflow tasks test`` for each task; the sandbox keeps what it received.
+        """
+        airflow = self._airflow(dags_folder, None, default_connection, None)
+        names = "|".join(f"^{task_id}$" for task_id in task_ids)
+        cleared = airflow.cli("tasks", "clear", dag_id, "-t", names, "-y")
+        assert cleared.returncode == 0, tail(cleared)
+        runs = [airflow.cli("tasks", "test", dag_id, task_id, earlier.run_id) for task_id in task_ids]
+        process = subprocess.CompletedProcess(
+            runs[0].args, max(r.returncode for r in runs), "".join(r.stdout for r in runs),
+            "".join(r.stderr for r in runs),
+        )
+        return self._outcome(airflow, dag_id, process)
+
+    def _airflow(
+        self,
+        dags_folder: Path,
+        extra_changes: Mapping[str, Mapping[str, Any]] | None,
+        default_connection: str,
+        config: Mapping[str, str] | None,
+        field_changes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> LocalAirflow:
         connections = sandbox_connections(self.sandbox.settings, default_connection)
         for conn_id, changes in (extra_changes or {}).items():
             connections[conn_id] = {**connections[conn_id], "extra": {**connections[conn_id]["extra"], **changes}}
         for conn_id, changes in (field_changes or {}).items():
             connections[conn_id] = {**connections[conn_id], **changes}
-        airflow = LocalAirflow(home=self.home, connections=connections, dags_folder=dags_folder, config=config or {})
-        self.sandbox.reset()
-        if before is not None:
-            prepare = before
-            self.sandbox.call(lambda: prepare(self.sandbox))
-        process = airflow.dags_test(dag_id)
+        return LocalAirflow(home=self.home, connections=connections, dags_folder=dags_folder, config=config or {})
+
+    def _outcome(
+        self, airflow: LocalAirflow, dag_id: str, process: subprocess.CompletedProcess[str]
+    ) -> DagRunOutcome:
         messages = self.sandbox.messages()
         outcome = DagRunOutcome(
             process=process,
@@ -161,12 +201,12 @@ def _records(stream: str) -> list[tuple[str, str]]:
     return records
 
 
-def from_metadata(database: Path, dag_id: str) -> dict[str, dict[str, Any]]:
+def from_metadata(database: Path, dag_id: str) -> dict[str, Any]:
     """Read the task states and return values (XCom) of the DAG's latest run from the metadata database."""
     with sqlite3.connect(database) as db:
         row = db.execute("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)).fetchone()
         if row is None:
-            return {"return_values": {}, "task_states": {}, "try_numbers": {}}
+            return {"return_values": {}, "task_states": {}, "try_numbers": {}, "run_id": ""}
         run = (dag_id, row[0])
         values = db.execute(
             "SELECT task_id, value FROM xcom WHERE dag_id = ? AND run_id = ? AND key = 'return_value'", run
@@ -180,6 +220,7 @@ def from_metadata(database: Path, dag_id: str) -> dict[str, dict[str, Any]]:
                           for task_id, value in values},
         "task_states": dict(states),
         "try_numbers": dict(tries),
+        "run_id": row[0],
     }
 
 

@@ -8,7 +8,9 @@ MSAL is blocking and imported lazily; every call into it runs in a worker thread
 
 MSAL also caches *error* responses of the token endpoint (a 400 for 60 s, a 429/5xx for its Retry-After), keyed
 by the request: after fixing a secret in the identity provider, the same application answers with the cached
-failure for up to a minute. ``clear_applications()`` drops every application and its caches.
+failure for up to a minute. ``clear_applications()`` drops every application and its caches. So that a retry does
+not just meet that cached failure again, a transient token error carries the wait the endpoint asked for (its
+``Retry-After``, which MSAL honours up to an hour), remembered from the response itself.
 """
 
 from __future__ import annotations
@@ -27,15 +29,18 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.token_errors import is_token_request_error, translate_token_error
 from airflow_provider_m365mail.core.errors import (
+    MSAL_ERROR_CACHE_S,
     AuthenticationError,
     ConfigurationError,
     M365MailError,
+    TransientSendError,
     classify_aadsts,
 )
 from airflow_provider_m365mail.core.settings import CLOUDS, AuthType, MailSettings
 from airflow_provider_m365mail.core.settings.private_servers import skip_user_realm_discovery
 
 if TYPE_CHECKING:
+    import requests
     from msal import ConfidentialClientApplication
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,8 @@ _apps_lock = threading.Lock()
 # One acquisition at a time per (application, scope): concurrent cold starts then make one token request and
 # the others are served from MSAL's cache.
 _acquire_locks: dict[tuple[int, str], threading.Lock] = {}
+# Authority -> monotonic time until which the token endpoint asked not to be called (its last 429/5xx Retry-After).
+_quiet_until: dict[str, float] = {}
 
 
 def _acquire_lock(app: ConfidentialClientApplication, scope: str) -> threading.Lock:
@@ -110,10 +117,15 @@ class TokenSource:
         (see ``token_errors``).
         """
         started = time.time()
-        result = await asyncio.to_thread(self._acquire_blocking, scope)
+        try:
+            result = await asyncio.to_thread(self._acquire_blocking, scope)
+        except TransientSendError as exc:
+            self._with_endpoint_wait(exc)
+            raise
         token = result.get("access_token")
         if not isinstance(token, str):
-            raise classify_aadsts(result.get("error"), result.get("error_description"), result.get("error_codes"))
+            error = classify_aadsts(result.get("error"), result.get("error_description"), result.get("error_codes"))
+            raise self._with_endpoint_wait(error) if isinstance(error, TransientSendError) else error
         expires_in = float(result.get("expires_in", 0))
         log.debug(
             "access token for %s from %s, valid for %.0f s",
@@ -122,6 +134,13 @@ class TokenSource:
             expires_in,
         )
         return AccessToken(token=token, expires_on=started + expires_in)
+
+    def _with_endpoint_wait(self, error: TransientSendError) -> TransientSendError:
+        """Make a transient error ask for the wait the token endpoint named, which MSAL's error cache enforces."""
+        with _apps_lock:
+            quiet_until = _quiet_until.get(self._settings.authority, 0.0)
+        error.retry_after = max(error.retry_after or 0.0, quiet_until - time.monotonic(), MSAL_ERROR_CACHE_S)
+        return error
 
     def _acquire_blocking(self, scope: str) -> Mapping[str, Any]:
         try:
@@ -181,6 +200,7 @@ def clear_applications() -> None:
     with _apps_lock:
         _apps.clear()
         _acquire_locks.clear()
+        _quiet_until.clear()
 
 
 def load_client_certificate(pem: bytes, *, thumbprint: str | None, field_name: str) -> ClientCertificate:
@@ -239,6 +259,16 @@ def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
     )
 
 
+def _note_retry_after(authority: str, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """Remember the Retry-After of a throttled or failing token endpoint (MSAL serves its cached error until then)."""
+    if response.status_code != 429 and response.status_code < 500:
+        return
+    value = response.headers.get("Retry-After", "")
+    if value.isdigit():
+        with _apps_lock:
+            _quiet_until[authority] = time.monotonic() + min(float(value), 3600.0)
+
+
 def _build_application(settings: MailSettings, credential: str | dict[str, str]) -> ConfidentialClientApplication:
     import msal
     import requests
@@ -251,6 +281,7 @@ def _build_application(settings: MailSettings, credential: str | dict[str, str])
     if settings.proxy:
         session.proxies = {"http": settings.proxy.reveal(), "https": settings.proxy.reveal()}
     session.request = functools.partial(session.request, timeout=settings.timeout)  # type: ignore[method-assign]
+    session.hooks["response"].append(functools.partial(_note_retry_after, settings.authority))
 
     microsoft = settings.authority_host.lower() in MICROSOFT_AUTHORITY_HOSTS
     try:

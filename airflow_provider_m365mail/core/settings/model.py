@@ -24,7 +24,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
     "graph_endpoint", "ews_url", "ews_impersonation", "ca_bundle", "client_certificate_path", "client_key_path",
     "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
-    "max_recipients_per_message", "max_messages_per_minute", "timeout", "proxy", "save_to_sent_items",
+    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "save_to_sent_items",
     "allow_insecure_auth",
 )
 
@@ -68,6 +68,7 @@ class MailSettings:
     max_recipients_per_message: int = 500
     max_messages_per_minute: int = 30
     timeout: float = 30.0
+    retry_budget_s: float = 300.0
     proxy: Secret | None = None
     save_to_sent_items: bool = True
     allow_insecure_auth: bool = False

@@ -117,11 +117,16 @@ def _existing_file(extra: ExtraReader, key: str) -> str | None:
     return value
 
 
+# How long transient failures of one message are retried (server waits included) before it is left for the next try.
+DEFAULT_RETRY_BUDGET_S = 300.0
+
+
 def _limits(extra: ExtraReader) -> dict[str, Any]:
     return {
         "max_recipients_per_message": extra.positive_integer("max_recipients_per_message", 500),
         "max_messages_per_minute": extra.positive_integer("max_messages_per_minute", 30),
         "timeout": extra.positive_number("timeout", 30.0, at_most=MAX_TIMEOUT_S),
+        "retry_budget_s": extra.positive_number("retry_budget_s", DEFAULT_RETRY_BUDGET_S),
     }
 
 

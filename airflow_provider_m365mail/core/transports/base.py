@@ -5,8 +5,10 @@ Policy (identity, batching, retries) lives above, in ``Mailer``; a transport onl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
@@ -96,6 +98,13 @@ class EnvelopeCheck(Protocol):
     async def check_envelope(self, identity: SenderIdentity, recipient: str) -> str:
         """Send MAIL FROM and RCPT TO, then reset; return the server's reply, raise ``M365MailError`` if refused."""
         ...
+
+
+def log_server_wait(log: logging.Logger, doing: str, wait: float, budget: float, error: M365MailError) -> None:
+    """Say what a transport waits for, until when, and within which budget, before it sleeps in place."""
+    until = (datetime.now() + timedelta(seconds=wait)).strftime("%H:%M:%S")
+    log.warning("%s in %.1f s, at %s, as the server asked (%s); retry budget %.0f s", doing, wait, until, error,
+                budget)
 
 
 _S = TypeVar("_S", bound="Session")

@@ -284,3 +284,19 @@ async def test_a_ca_bundle_that_is_not_pem_is_a_configuration_error_naming_it(
     with pytest.raises(ConfigurationError) as caught:
         await TokenSource(settings).get_token(settings.exchange_scope)
     assert caught.value.field == "extra.ca_bundle"
+
+
+@pytest.mark.sandbox(faults=[{"target": "token", "kind": "reply", "code": 429, "retry_after_s": 120}])
+async def test_a_throttled_token_request_asks_to_wait_as_long_as_msal_serves_its_cached_error(
+    m365_sandbox: Sandbox,
+) -> None:
+    # MSAL answers a repeated request from its error cache until the Retry-After passes: a retry sooner meets only
+    # the cached 429 (four attempts, one real request). The error names the endpoint's wait instead of 5 s.
+    settings = settings_for(m365_sandbox, "smtp_oauth2")
+    with pytest.raises(TransientSendError) as first:
+        await TokenSource(settings).get_token(settings.exchange_scope)
+    with pytest.raises(TransientSendError) as cached:
+        await TokenSource(settings).get_token(settings.exchange_scope)
+    assert m365_sandbox.state.stats["token_requests"] == 1  # the second answer came from MSAL's cache
+    assert first.value.retry_after is not None and 100 < first.value.retry_after <= 120
+    assert cached.value.retry_after is not None and 100 < cached.value.retry_after <= first.value.retry_after

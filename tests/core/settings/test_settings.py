@@ -98,12 +98,12 @@ def test_port_25_allows_starttls_or_none() -> None:
 
 def test_extras_given_as_strings_are_parsed() -> None:
     s = build(
-        host="mail.example.com", port="2525", login="a@b.com", password="p", timeout="12.5",
+        host="mail.example.com", port="2525", login="a@b.com", password="p", timeout="12.5", retry_budget_s="90",
         max_recipients_per_message="100", max_messages_per_minute="10", save_to_sent_items="false",
         alternate_host="backup.example.com", alternate_port="2526", allowed_senders="a@b.com; *@c.com",
     )
     assert (s.port, s.timeout, s.max_recipients_per_message, s.max_messages_per_minute) == (2525, 12.5, 100, 10)
-    assert s.save_to_sent_items is False
+    assert s.save_to_sent_items is False and s.retry_budget_s == 90.0
     assert (s.alternate_host, s.alternate_port) == ("backup.example.com", 2526)
     assert s.allowed_senders == ("a@b.com", "*@c.com")
 
@@ -383,6 +383,8 @@ def test_certificate_path_and_pem_are_exclusive(pem_file: str) -> None:
     [
         ("timeout", "0", "greater than 0"),
         ("timeout", "soon", "not a number"),
+        ("retry_budget_s", "0", "greater than 0"),
+        ("retry_budget_s", "a while", "not a number"),
         ("max_recipients_per_message", "-1", "greater than 0"),
         ("max_messages_per_minute", "1.5", "whole number"),
         ("save_to_sent_items", "maybe", "not a boolean"),
@@ -419,8 +421,9 @@ def test_a_refused_proxy_url_is_shown_without_its_credentials(proxy: str, shown:
 
 
 def test_every_documented_extra_key_is_known() -> None:
-    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 31
-    assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy", "ews_url"}
+    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 32
+    assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy", "ews_url",
+                               "retry_budget_s"}
 
 
 def test_authority_without_tenant_names_the_field() -> None:

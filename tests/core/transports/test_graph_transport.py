@@ -209,6 +209,21 @@ async def test_a_throttled_draft_step_is_retried_in_place(m365_sandbox: Sandbox)
     assert stats(m365_sandbox)["graph_requests"] == 4  # draft (throttled, then created), upload session, send
 
 
+async def test_a_draft_step_throttled_beyond_the_retry_budget_is_not_slept_through(
+    m365_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Retry-After: 3600 on creating the draft: the transport raises at once for the Mailer to leave it over
+    m365_sandbox.call(lambda: m365_sandbox.state.add_fault(
+        Fault(target="graph", kind="reply", code=429, retry_after_s=3600, count=1)))
+    settings = settings_for(m365_sandbox, "graph", retry_budget_s=60)
+    big = Attachment("big.bin", content=os.urandom(4 * MB))
+    with pytest.raises(ThrottledError) as caught:
+        await GraphTransport(settings).send(note(attachments=[big]), resolve_identity(settings))
+    assert caught.value.retry_after == 3600
+    assert stats(m365_sandbox)["graph_requests"] == 1 and m365_sandbox.messages() == []
+    assert "retrying in 3600" not in caplog.text
+
+
 async def test_concurrent_sends_stay_within_four_requests_per_mailbox(m365_sandbox: Sandbox) -> None:
     settings = settings_for(m365_sandbox, "graph")
     message = note(attachments=[Attachment("a.bin", content=os.urandom(MB))])

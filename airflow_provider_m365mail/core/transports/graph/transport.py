@@ -14,7 +14,8 @@ signed-in user (``/me``), ``from`` naming the mailbox sent as or for.
 Bearer tokens come from ``TokenSource`` for the cloud's Graph scope through a token provider that refuses to hand
 one to any host but the Graph endpoint's. The SDK's retry middleware is switched off: the ``Mailer`` retries
 transient failures (honouring Retry-After) with the same Message-ID. Only the draft path retries a step in place
-when Graph answers with Retry-After (429, 503), so that a throttled ``send`` does not cost a second 150 MB upload.
+when Graph answers with Retry-After (429, 503), so that a throttled ``send`` does not cost a second 150 MB upload;
+a Retry-After beyond the connection's ``retry_budget_s`` is not slept but raised, for the Mailer to leave over.
 At most ``MAILBOX_CONCURRENCY`` requests per app and mailbox run at once in a process, Graph's own limit.
 
 HTTP clients live on the event loop that made them (reusing them on another loop duplicated mail): one set per
@@ -43,7 +44,7 @@ from airflow_provider_m365mail.core.errors import (
 )
 from airflow_provider_m365mail.core.message.outgoing import make_message_id
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings
-from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session
+from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, log_server_wait
 from airflow_provider_m365mail.core.transports.graph.errors import error_from_sdk
 from airflow_provider_m365mail.core.transports.graph.payload import (
     GraphPlan,
@@ -327,9 +328,9 @@ class GraphTransport(Session):
                 if error is None:
                     raise
                 wait = error.retry_after if isinstance(error, TransientSendError) else None
-                if attempt == attempts or wait is None:
-                    raise error from exc
-                log.warning("%s: %s; retrying in %.1f s", doing, error, wait)
+                if attempt == attempts or wait is None or wait > self._settings.retry_budget_s:
+                    raise error from exc  # the Mailer retries, or leaves the message over past the budget
+                log_server_wait(log, f"{doing} again", wait, self._settings.retry_budget_s, error)
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -363,7 +364,8 @@ class GraphTransport(Session):
                     attempts=STEP_ATTEMPTS,
                 )
                 resent += await upload_attachment(uploads, session.upload_url, attachment,
-                                                  timeout=self._settings.timeout)
+                                                  timeout=self._settings.timeout,
+                                                  max_wait_s=self._settings.retry_budget_s)
             await self._request("sending the draft", item.send.post, attempts=STEP_ATTEMPTS)
         except Exception:
             await self._discard(item)
