@@ -176,6 +176,7 @@ def _create_item(state: SandboxState, actor: str, operation: ElementTree.Element
         elif state.has_right(actor, from_, "send_on_behalf"):
             replace["Sender"] = actor
         else:
+            state.refuse_send_as("ews", from_)
             raise _Refused("ErrorSendAsDenied")
     bcc = [e.text or "" for e in operation.iter(f"{{{TYPES}}}EmailAddress")
            if _under(operation, e, "BccRecipients")]

@@ -134,6 +134,7 @@ def resolve_mailbox(request: web.Request, caller: Caller, user_id: str | None) -
         raise graph_error(request, 404, "MailboxNotEnabledForRESTAPI",
                           "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
     if caller.user is None and not request.app[STATE].in_graph_scope(caller.app_id, mailbox.address):
+        request.app[STATE].refuse_send_as("graph", mailbox.address)
         raise graph_error(request, 403, "ErrorAccessDenied", POLICY_DENIED)
     return mailbox
 
@@ -162,6 +163,7 @@ def authorize_sender(
         raise graph_error(request, 403, "ErrorSendAsDenied", SEND_AS_DENIED)
     for target in {mailbox.address.casefold(), sending_as.address.casefold()} - {actor.casefold()}:
         if not (state.has_right(actor, target, "send_as") or state.has_right(actor, target, "send_on_behalf")):
+            state.refuse_send_as("graph", target)
             raise graph_error(request, 403, "ErrorSendAsDenied", SEND_AS_DENIED)
     if sending_as.address.casefold() == actor.casefold() or state.has_right(actor, sending_as.address, "send_as"):
         keep = sender if sender is not None and sender.address.casefold() == actor.casefold() else None

@@ -325,7 +325,10 @@ class ExchangeSession:
             self._claimed = self.state.open_smtp_session(self.mailbox)
             if not self._claimed:
                 return replies.THREAD_LIMIT
-        return None if self._may_send_as(self.mailbox, address) else replies.SEND_AS_DENIED_ENVELOPE
+        if self._may_send_as(self.mailbox, address):
+            return None
+        self.state.refuse_send_as("smtp", address)
+        return replies.SEND_AS_DENIED_ENVELOPE
 
     def _refuse_header_sender(self, mailbox: str, headers: Message) -> str | None:
         author = _first_address(headers.get_all("From"))
@@ -338,6 +341,7 @@ class ExchangeSession:
             and self.state.has_right(self._rights_principal, author, "send_on_behalf")
         ):
             return None
+        self.state.refuse_send_as("smtp", author)
         return replies.SEND_AS_DENIED_HEADER.format(principal=mailbox, sender=author)
 
     def _may_send_as(self, mailbox: str, address: str) -> bool:

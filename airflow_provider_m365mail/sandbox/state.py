@@ -28,6 +28,7 @@ FaultTarget = Literal["smtp", "graph", "token", "ews"]
 # "lose_answer" (Graph sendMail only): the message is accepted, but the client gets a 504 instead of the 202.
 FaultKind = Literal["drop_mid_data", "reply", "timeout", "lose_answer"]
 SmtpStage = Literal["connect", "ehlo", "auth", "mail", "rcpt", "data"]
+SendAsChannel = Literal["smtp", "graph", "ews"]
 FAULT_WAIT_S = 30.0  # how long a "timeout" fault hangs by default: longer than the usual client timeouts
 MAX_FAULT_WAIT_S = 60.0
 
@@ -102,6 +103,7 @@ class SandboxState:
     faults: list[Fault] = field(default_factory=list)
     _grants: dict[tuple[str, str, Right], _ActiveGrant] = field(default_factory=dict)
     _scope_additions: dict[tuple[str, str], _ScopeAddition] = field(default_factory=dict)
+    _send_as_refusals: Counter[tuple[SendAsChannel, str]] = field(default_factory=Counter)
     _messages: dict[str, StoredMessage] = field(default_factory=dict)
     _sent_times: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     _recipient_times: dict[str, deque[tuple[float, int]]] = field(default_factory=lambda: defaultdict(deque))
@@ -138,6 +140,7 @@ class SandboxState:
         self._smtp_sessions.clear()
         self._graph_requests.clear()
         self._scope_additions.clear()
+        self._send_as_refusals.clear()
         self._load_grants_from_config()
 
     def update_tenant(self, **changes: Any) -> None:
@@ -170,6 +173,14 @@ class SandboxState:
             {**asdict(a.grant), "effective_at": a.effective_at, "effective": now >= a.effective_at}
             for a in self._grants.values()
         ]
+
+    def refuse_send_as(self, channel: SendAsChannel, mailbox: str) -> None:
+        """Record that ``channel`` refused to send as (or, over Graph, to reach) ``mailbox``."""
+        self._send_as_refusals[(channel, mailbox.casefold())] += 1
+
+    def send_as_refusals(self, channel: SendAsChannel, mailbox: str) -> int:
+        """Return how often ``channel`` refused ``mailbox`` since the last reset (a waiting client's attempts)."""
+        return self._send_as_refusals[(channel, mailbox.casefold())]
 
     def _load_grants_from_config(self) -> None:
         self._grants.clear()

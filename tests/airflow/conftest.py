@@ -13,9 +13,12 @@ import re
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from airflow_provider_m365mail.cli.local_airflow import (
     tail,
 )
 from airflow_provider_m365mail.sandbox.server import Sandbox
-from airflow_provider_m365mail.sandbox.state import StoredMessage
+from airflow_provider_m365mail.sandbox.state import SandboxState, SendAsChannel, StoredMessage
 
 _JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 # A log line's time: "2026-01-31T08:00:00.123Z [info ..." (3.1+), "[2026-01-31T08:00:00.123+0000] {..." (3.0).
@@ -37,6 +40,9 @@ _JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 # included: Airflow's own line, left out of the secret scan on that version (any other leak is still caught).
 _MASK_REQUEST = re.compile(r"^.*Sending request\s+msg=MaskSecret\(.*$", re.MULTILINE)
 _LOG_TIME = re.compile(r"^\[?(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d(?:\.\d+)?)")
+
+# A grant to give once the sandbox has refused a client on this channel for this mailbox, e.g. a waiting sensor's probe
+GrantOnRefusal = Mapping[tuple[SendAsChannel, str], Callable[[SandboxState], None]]
 
 # The in-process tests import Airflow: keep it away from ~/airflow (subprocesses get their own home anyway).
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="m365mail-tests-airflow-"))
@@ -99,20 +105,25 @@ class DagRunner:
         default_connection: str = DEFAULT_SANDBOX_CONNECTION,
         config: Mapping[str, str] | None = None,
         before: Callable[[Sandbox], None] | None = None,
+        grant_on_refusal: GrantOnRefusal | None = None,
     ) -> DagRunOutcome:
         """Run ``dag_id`` once with ``airflow dags test`` and snapshot the outcome.
 
         ``extra_changes`` patches the extras of the sandbox's connections, by conn id, for this run, and
         ``field_changes`` their other fields (``password``, ``host`` ...); ``config``
         adds ``AIRFLOW__SECTION__KEY`` settings; ``before`` prepares the freshly reset sandbox (grants, faults,
-        tenant changes) on its own thread, e.g. ``lambda s: s.state.grant(...)``.
+        tenant changes) on its own thread, e.g. ``lambda s: s.state.grant(...)``. ``grant_on_refusal`` gives each
+        grant once the sandbox has refused its channel and mailbox, so a sensor surely starts before its grant is
+        live and gets it after one refused probe, however long Airflow takes to start.
         """
         airflow = self._airflow(dags_folder, extra_changes, default_connection, config, field_changes)
         self.sandbox.reset()
         if before is not None:
             prepare = before
             self.sandbox.call(lambda: prepare(self.sandbox))
-        return self._outcome(airflow, dag_id, airflow.dags_test(dag_id))
+        with self._granting_on_refusal(grant_on_refusal or {}):
+            process = airflow.dags_test(dag_id)
+        return self._outcome(airflow, dag_id, process)
 
     def clear_and_rerun(
         self,
@@ -166,6 +177,25 @@ class DagRunner:
         )
         self.sandbox.raise_server_errors()
         return outcome
+
+    @contextmanager
+    def _granting_on_refusal(self, grants: GrantOnRefusal) -> Iterator[None]:
+        """Watch the sandbox's refusals on a thread while the run lasts; give each grant after its first refusal."""
+        sandbox, run_over = self.sandbox, threading.Event()
+
+        def watch() -> None:
+            pending = dict(grants)
+            while pending and not run_over.wait(0.2):
+                for key in [k for k in pending if sandbox.call(partial(sandbox.state.send_as_refusals, *k))]:
+                    sandbox.call(partial(pending.pop(key), sandbox.state))
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            run_over.set()
+            watcher.join()
 
     def secrets(self) -> list[str]:
         """Return every credential the sandbox's connections carry."""

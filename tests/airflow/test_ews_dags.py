@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from datetime import datetime
 from email.utils import getaddresses
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_m365mail.core.probe import PROBE_SUBJECT
+from airflow_provider_m365mail.sandbox.state import SandboxState
 
 pytestmark = pytest.mark.airflow
 
@@ -53,25 +54,11 @@ def test_no_secret_reaches_the_output_of_an_ews_run(dag_runner: Any, example_run
 @pytest.fixture(scope="module")
 def sensor_run(dag_runner: Any) -> tuple[Any, float, dict[str, tuple[float, float]]]:
     sandbox = dag_runner.sandbox
-    run_over = threading.Event()
-
-    def grant_after_the_first_refusal() -> None:
-        """Grant Send As once the sensor has been refused, so it has waited whatever Airflow's start-up took."""
-        while not run_over.wait(0.2):
-            if sandbox.call(lambda: sandbox.state.stats["ews_refused"]) >= 1:
-                sandbox.call(lambda: sandbox.state.grant(SERVICE, "alerts@contoso.com", "send_as"))
-                return
-
-    watcher = threading.Thread(target=grant_after_the_first_refusal, daemon=True)
-    try:
-        outcome = dag_runner.run(  # the watcher starts once the run has reset the sandbox
-            "m365mail_ews_send_as", dags_folder=TEST_DAGS, extra_changes={"m365mail_ews": {"allowed_senders": "*"}},
-            before=lambda _: watcher.start(),
-        )
-    finally:
-        run_over.set()
-        if watcher.is_alive():
-            watcher.join()
+    outcome = dag_runner.run(  # Send As is granted once the sensor has been refused, however long start-up took
+        "m365mail_ews_send_as", dags_folder=TEST_DAGS, extra_changes={"m365mail_ews": {"allowed_senders": "*"}},
+        grant_on_refusal={("ews", "alerts@contoso.com"): partial(SandboxState.grant, principal=SERVICE,
+                                                                  mailbox="alerts@contoso.com", right="send_as")},
+    )
     grants = [g for g in sandbox.call(sandbox.state.grants_view) if g["mailbox"] == "alerts@contoso.com"]
     with sqlite3.connect(dag_runner.home / "airflow.db") as db:
         rows = db.execute(

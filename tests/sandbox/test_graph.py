@@ -160,6 +160,7 @@ def test_app_only_sends_as_the_url_mailbox_and_needs_its_grants_for_another_from
 
     assert (as_reports.status_code, on_behalf.status_code) == (202, 202)
     assert (refused.status_code, error_code(refused)) == (403, "ErrorSendAsDenied")
+    assert m365_sandbox.call(lambda: m365_sandbox.state.send_as_refusals("graph", "alerts@contoso.com")) == 1
     first, second = (m365_sandbox.parsed(m.id) for m in m365_sandbox.messages())
     assert (first["From"], first["Sender"]) == ("Contoso Reports <reports@contoso.com>", None)
     assert (second["From"], second["Sender"]) == ("Data Team <data-team@contoso.com>",

@@ -68,6 +68,7 @@ def test_a_mailbox_added_to_the_policy_is_reachable_only_after_the_delay(
     assert (before.status_code, cast(str, before.json()["error"]["code"])) == (403, "ErrorAccessDenied")
     assert after.status_code == 202
     assert [m.envelope_from for m in m365_sandbox.messages()] == [MAILBOX]
+    assert m365_sandbox.call(lambda: m365_sandbox.state.send_as_refusals("graph", MAILBOX)) == 1  # the one refused
 
 
 def test_withdrawn_and_reset_additions_no_longer_count(

@@ -91,3 +91,19 @@ def test_revoked_send_as_is_refused_again(m365_sandbox: Sandbox, signed_in: smtp
     assert m365_sandbox.call(lambda: m365_sandbox.state.revoke(SERVICE, "reports@contoso.com", "send_as"))
     with pytest.raises(smtplib.SMTPSenderRefused):
         signed_in.sendmail("reports@contoso.com", RECIPIENTS, message("reports@contoso.com"))
+
+
+def test_each_refused_send_as_is_recorded_for_its_mailbox(m365_sandbox: Sandbox, signed_in: smtplib.SMTP) -> None:
+    with pytest.raises(smtplib.SMTPSenderRefused):  # 5.7.60 at MAIL FROM
+        signed_in.sendmail("bob@contoso.com", RECIPIENTS, message("bob@contoso.com"))
+    with pytest.raises(smtplib.SMTPDataError):  # 5.2.252 after DATA
+        signed_in.sendmail(SERVICE, RECIPIENTS, message("Bob@contoso.com"))
+    signed_in.sendmail("reports@contoso.com", RECIPIENTS, message("reports@contoso.com"))
+
+    def refusals() -> tuple[int, ...]:
+        count = m365_sandbox.state.send_as_refusals
+        return count("smtp", "bob@contoso.com"), count("smtp", "reports@contoso.com"), count("graph", "bob@contoso.com")
+
+    assert m365_sandbox.call(refusals) == (2, 0, 0)
+    m365_sandbox.reset()
+    assert m365_sandbox.call(refusals) == (0, 0, 0)
