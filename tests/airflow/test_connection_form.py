@@ -90,7 +90,7 @@ def test_the_form_offers_every_extra_in_order_with_its_label_and_help(hook_meta:
 def test_secrets_are_password_fields_and_nothing_else_is(hook_meta: dict[str, Any]) -> None:
     extras = hook_meta["extra_fields"]
     passwords = {name for name, param in extras.items() if param["schema"].get("format") == "password"}
-    assert passwords == {"client_secret", "certificate_pem", "refresh_token"}
+    assert passwords == {"client_secret", "certificate_private_key", "refresh_token", "proxy"}
 
 
 def test_choices_are_dropdowns_offering_the_declared_choices(hook_meta: dict[str, Any]) -> None:
