@@ -136,8 +136,9 @@ def test_every_secret_extra_has_a_name_airflow_hides() -> None:
     for key in SECRET_EXTRAS:
         assert fields[key]["schema"]["format"] == "password"
     # The REST API and the UI mask an extra by its key alone: a secret whose name Airflow does not recognise comes
-    # back in clear.
-    assert [key for key in SECRET_EXTRAS if not should_hide_value_for_key(key)] == []
+    # back in clear. Airflow 3.0 does not know "proxy" yet (3.1 added it); docs/connection.md says how to add it there.
+    shown_in_clear = [key for key in SECRET_EXTRAS if not should_hide_value_for_key(key)]
+    assert shown_in_clear == (["proxy"] if AIRFLOW_VERSION < (3, 1) else [])
 
 
 def test_notifier_and_email_backend_are_registered_by_their_import_paths() -> None:
