@@ -244,7 +244,8 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
     ConnField(
         "max_messages_per_minute",
         "Messages per minute",
-        "Sending pace per process. Exchange Online SMTP client submission accepts 30 messages a minute per mailbox.",
+        "Sending pace per mailbox, in this process or, with a shared rate_limit_storage, across every worker. "
+        "Exchange Online SMTP client submission accepts 30 messages a minute per mailbox.",
         type="integer",
         default=30,
         minimum=1,
@@ -266,6 +267,14 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "(http://user:password@host:port), so it is kept like a password.",
         format="password",
         placeholder="http://proxy.contoso.com:3128",
+    ),
+    ConnField(
+        "rate_limit_storage",
+        "Rate limit storage",
+        "Where the messages-per-minute window is counted: memory:// (this process) or a Redis/Valkey URI "
+        "(redis://host:6379/0, rediss://, redis+sentinel://, redis+cluster://, valkey://) that every worker "
+        "sending as the mailbox shares. An unreachable store falls back to this process's count.",
+        default="memory://",
     ),
     ConnField(
         "save_to_sent_items",

@@ -8,6 +8,7 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -60,14 +61,37 @@ def free_port() -> int:
     return port
 
 
+@pytest.fixture(scope="session")
+def redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Run one real Redis for the session; yield its ``redis://`` URL (skip where redis-server is not installed)."""
+    from redis_server import REDIS_SERVER, running_redis
+
+    if not Path(REDIS_SERVER).is_file():
+        pytest.skip(f"{REDIS_SERVER} is missing: install the Debian package redis-server (.ci/apt-packages)")
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_session: str) -> str:
+    """Return the session Redis's URL, emptied for this test."""
+    import redis
+
+    with redis.Redis.from_url(redis_session) as client:
+        client.flushall()
+    return redis_session
+
+
 @pytest.fixture(autouse=True)
 def _fresh_delivery_state() -> None:
     """Start every test with no messages counted against a mailbox's rate (the sandbox forgets its own too) and no
     server remembered as unreachable."""
     from airflow_provider_m365mail.core.delivery.pacing import forget_sending_rates
+    from airflow_provider_m365mail.core.delivery.shared_pacing import forget_shared_stores
     from airflow_provider_m365mail.core.transports.failover import forget_unreachable_servers
 
     forget_sending_rates()
+    forget_shared_stores()
     forget_unreachable_servers()
 
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_m365mail.core.delivery.mailer import Mailer
-from airflow_provider_m365mail.core.delivery.pacing import SendingRate
+from airflow_provider_m365mail.core.delivery.pacing import SendingRate, shared_key
+from airflow_provider_m365mail.core.delivery.shared_pacing import SharedStore
 from airflow_provider_m365mail.core.settings import MailSettings
 
 
@@ -33,11 +34,18 @@ class FakeClock:
         self.now += max(0.0, seconds)
         await asyncio.sleep(0)
 
-    def rates(self, server: str, mailbox: str, limit: int, window_s: float) -> SendingRate:
-        """Stand in for ``sending_rate``: one ``SendingRate`` per server and mailbox, on this clock."""
+    def rates(
+        self, server: str, mailbox: str, limit: int, window_s: float, storage: str | None = None
+    ) -> SendingRate:
+        """Stand in for ``sending_rate``: one ``SendingRate`` per server and mailbox, on this clock.
+
+        A shared ``storage`` is counted on this clock too (time in the store moves with it).
+        """
         key = (server.casefold(), mailbox.casefold())
         if key not in self._rates:
             self._rates[key] = SendingRate(limit, window_s, clock=self, sleep=self.sleep)
+        shared = None if storage is None else (SharedStore(storage, clock=self, monotonic=self), shared_key(*key))
+        self._rates[key].configure(limit, window_s, shared)
         return self._rates[key]
 
     def mailer(self, settings: MailSettings, **kwargs: Any) -> Mailer:

@@ -17,7 +17,8 @@ message waiting for its retry does not hold the others up: they go on, and it go
 Only replies about the whole mailbox (421, Graph 429, the 30-a-minute quota) hold every send for the server's
 wait. A wait that would end beyond the budget is not slept: the message is *left over* for the task's next try.
 Permanent failures are raised at once. A connection with an alternate server fails over to it while the primary
-cannot be reached (``failover``). Sends keep to the mailbox's ``max_messages_per_minute`` (``rate_limit``).
+cannot be reached (``failover``). Sends keep to the mailbox's ``max_messages_per_minute`` (``pacing``), counted in
+this process or, with a shared ``rate_limit_storage``, across every worker.
 
 Every send ends with a ``DeliveryAccount`` and one summary log line: delivered now, delivered by an earlier try,
 refused, left over. When something is left over the last transient error is raised, so the task is retried.
@@ -60,7 +61,7 @@ _BACKOFF_FIRST_S = 0.5
 _BACKOFF_MAX_S = 30.0
 _JITTER_S = 0.5
 
-RateFor = Callable[[str, str, int, float], SendingRate]
+RateFor = Callable[[str, str, int, float, "str | None"], SendingRate]
 Batch = tuple[OutgoingMessage, SenderIdentity]
 
 
@@ -202,6 +203,7 @@ class Mailer:
         progress = _Progress(len(pending), self._clock)
         earlier_rounds: dict[int, SendResult] = {}  # index -> what earlier rounds delivered, while some were deferred
         last_error: TransientSendError | None = None
+        storage = self._settings.rate_limit_storage.reveal() if self._settings.rate_limit_storage else None
         while fresh or waiting:
             if waiting and (not fresh or waiting[0][0] <= self._clock()):
                 ready_at, index = heapq.heappop(waiting)
@@ -217,6 +219,7 @@ class Mailer:
                 mailbox,
                 self._settings.max_messages_per_minute,
                 self._rate_window_s,
+                storage,
             )
             try:
                 result = await self._attempt(batch, identity, rate, tries[index])

@@ -139,6 +139,32 @@ def check_proxy(value: str) -> str:
     return text
 
 
+# Storage URIs as the ``limits`` library spells them, for the stores that can hold a shared sending window.
+SHARED_STORAGE_SCHEMES = frozenset({
+    "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster",
+    "valkey", "valkeys", "valkey+unix", "valkey+sentinel", "valkey+cluster",
+})
+IN_PROCESS_STORAGE = "memory://"
+
+
+def check_rate_limit_storage(value: str) -> str | None:
+    """Return a shared store's URI, or None for in-process pacing (``memory://``); refuse what cannot share it."""
+    text = value.strip()
+    if text in ("memory", IN_PROCESS_STORAGE):
+        return None
+    scheme = text.partition("://")[0].lower() if "://" in text else ""
+    if scheme not in SHARED_STORAGE_SCHEMES:
+        shown = without_credentials(text)
+        raise ConfigurationError(
+            "extra.rate_limit_storage",
+            (f"{shown!r}" if shown else "the value") + " is not a store that can share a sending window "
+            "(memcached and mongodb cannot hold the in-flight sends it counts)",
+            hint="memory:// (this process only), redis://host:6379/0, rediss://, redis+sentinel://, "
+            "redis+cluster:// or valkey://",
+        )
+    return text
+
+
 def without_credentials(url: str) -> str | None:
     """Return ``scheme://host[:port]/path`` of a URL without its user and password, or None when it cannot be
     told apart from them (no ``scheme://``, an unparsable host): then nothing of it is safe to show."""

@@ -24,14 +24,18 @@ EXTRA_KEYS: tuple[str, ...] = (
     "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
     "graph_endpoint", "ews_url", "ews_impersonation", "ca_bundle", "client_certificate_path", "client_key_path",
     "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
-    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "save_to_sent_items",
-    "allow_insecure_auth",
+    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "rate_limit_storage",
+    "save_to_sent_items", "allow_insecure_auth",
 )
 
 # Extras renamed to a name Airflow masks (it hides an extra by its key), still read under their old name.
 RENAMED_EXTRAS: dict[str, str] = {"certificate_pem": "certificate_private_key"}
 # Settings held as ``Secret``: out of repr, asdict, str and pickle; ``reveal()`` where a server needs them.
-SECRET_FIELDS: tuple[str, ...] = ("password", "client_secret", "certificate_private_key", "refresh_token", "proxy")
+SECRET_FIELDS: tuple[str, ...] = (
+    "password", "client_secret", "certificate_private_key", "refresh_token", "proxy", "rate_limit_storage",
+)
+# Secrets that are URLs: logs may show them without credentials, so only their password counts as the secret.
+_URL_SECRETS = ("proxy", "rate_limit_storage")
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class MailSettings:
     allow_insecure_auth: bool = False
     ews_url: str | None = None
     ews_impersonation: bool = False
+    rate_limit_storage: Secret | None = None  # None: count in this process only (memory://)
 
     @classmethod
     def from_connection_fields(
@@ -117,10 +122,11 @@ class MailSettings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value present, for log redaction."""
-        held: list[Secret | None] = [getattr(self, name) for name in SECRET_FIELDS if name != "proxy"]
+        held: list[Secret | None] = [getattr(self, name) for name in SECRET_FIELDS if name not in _URL_SECRETS]
         values = [secret.reveal() for secret in held if secret is not None]
-        if self.proxy is not None:  # logs may show the proxy URL, whose password alone is the secret
-            values.append(url_password(self.proxy.reveal()) or "")
+        for url in (self.proxy, self.rate_limit_storage):  # logs may show these URLs, whose password is the secret
+            if url is not None:
+                values.append(url_password(url.reveal()) or "")
         return tuple(v for v in values if v)
 
     @property

@@ -18,10 +18,12 @@ from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
 from airflow_provider_m365mail.core.settings.ews import check_ews_auth, ews_endpoint
 from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader, parse_int
 from airflow_provider_m365mail.core.settings.hosts import (
+    IN_PROCESS_STORAGE,
     check_authority_host,
     check_graph_endpoint,
     check_host,
     check_proxy,
+    check_rate_limit_storage,
     graph_host_port,
     is_ip_literal,
     is_mx_host,
@@ -127,6 +129,7 @@ def _limits(extra: ExtraReader) -> dict[str, Any]:
         "max_messages_per_minute": extra.positive_integer("max_messages_per_minute", 30),
         "timeout": extra.positive_number("timeout", 30.0, at_most=MAX_TIMEOUT_S),
         "retry_budget_s": extra.positive_number("retry_budget_s", DEFAULT_RETRY_BUDGET_S),
+        "rate_limit_storage": check_rate_limit_storage(extra.text("rate_limit_storage") or IN_PROCESS_STORAGE),
     }
 
 

@@ -228,6 +228,15 @@ def test_secrets_are_revealed_only_by_name() -> None:
     assert dataclasses.replace(s, host="other.example.com").client_secret == s.client_secret
 
 
+def test_rate_limit_storage_memory_counts_in_process_and_a_redis_password_is_a_secret() -> None:
+    assert build(login="a@b.com", password="p", host="mail.example.com").rate_limit_storage is None
+    assert build(login="a@b.com", password="p", rate_limit_storage="memory://").rate_limit_storage is None
+    s = build(login="a@b.com", password="p", rate_limit_storage="redis+sentinel://:rs-6@sentinel:26379/mymaster")
+    assert s.rate_limit_storage is not None
+    assert s.rate_limit_storage.reveal() == "redis+sentinel://:rs-6@sentinel:26379/mymaster"
+    assert "rs-6" not in repr(s) and "rs-6" in s.secrets
+
+
 def test_the_former_certificate_pem_extra_is_read_with_a_warning_naming_the_new_key(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -393,6 +402,9 @@ def test_certificate_path_and_pem_are_exclusive(pem_file: str) -> None:
         ("from_email", "nobody", "not a valid email|not one address"),
         ("reply_to", "a@b.com, broken@", "not a valid email|not one address"),
         ("proxy", "ftp://user:topsecret@proxy", "not a proxy URL"),
+        ("rate_limit_storage", "memcached://user:topsecret@cache:11211", "not a store that can share"),
+        ("rate_limit_storage", "async+redis://:topsecret@redis:6379", "not a store that can share"),
+        ("rate_limit_storage", "localhost:6379", "not a store that can share"),
         ("alternate_port", "2525", "alternate_host"),
         ("client_id", 12345, "expected text"),
         ("allowed_senders", 5, "list of strings"),
@@ -421,7 +433,7 @@ def test_a_refused_proxy_url_is_shown_without_its_credentials(proxy: str, shown:
 
 
 def test_every_documented_extra_key_is_known() -> None:
-    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 32
+    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 33
     assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy", "ews_url",
                                "retry_budget_s"}
 

@@ -1,0 +1,103 @@
+"""Pacing shared by several workers through a real Redis: each ``SendingRate`` here stands for one worker process.
+
+Time is a ``FakeClock`` that the store's scripts read too, so a 60 s window costs no wall time.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pytest
+from fake_clock import FakeClock
+from redis_server import free_loopback_port
+
+from airflow_provider_m365mail.core.delivery.pacing import SendingRate, shared_key
+from airflow_provider_m365mail.core.delivery.shared_pacing import LEASE_S, SharedStore
+from airflow_provider_m365mail.core.errors import ThrottledError
+
+KEY = shared_key("smtp.office365.com", "reports@contoso.com")
+
+
+def worker(clock: FakeClock, limit: int, storage: str | None) -> SendingRate:
+    """Return one worker process's rate for the mailbox, counting in ``storage`` when given."""
+    rate = SendingRate(limit, window_s=60, clock=clock, sleep=clock.sleep)
+    if storage is not None:
+        rate.configure(limit, 60, (SharedStore(storage, clock=clock, monotonic=clock), KEY))
+    return rate
+
+
+def most_in_one_window(finished: list[float], window_s: float = 60) -> int:
+    """Return the most sends any ``window_s`` span holds, as the server counts them (when they finished)."""
+    finished = sorted(finished)
+    return max(sum(1 for t in finished if start <= t < start + window_s) for start in finished)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-store", "each-process-alone"])
+async def test_three_workers_together_never_exceed_the_mailboxes_limit(redis_url: str, shared: bool) -> None:
+    clock, latency = FakeClock(), random.Random(19)
+    workers = [worker(clock, 3, redis_url if shared else None) for _ in range(3)]
+    finished: list[float] = []
+    for rate in workers * 4:  # the workers take turns
+        async with rate.slot():
+            clock.advance(latency.uniform(0.1, 8.0))  # the server accepts the message at the end of this
+        finished.append(clock.now)
+    assert len(finished) == 12
+    if shared:
+        assert most_in_one_window(finished) == 3
+        assert finished[-1] < 4 * 60  # and no longer than the limit makes it
+    else:  # the contrast: three processes each keeping to 3 a minute send 9 in one minute
+        assert most_in_one_window(finished) == 9
+
+
+async def test_a_send_counts_from_when_it_finished_not_when_it_was_claimed(redis_url: str) -> None:
+    # limits' moving window dates a hit at its claim: a slow send claimed at 0 s, accepted at 5 s, would free its slot
+    # at 60 s while the server counts it until 65 s
+    clock = FakeClock()
+    first, second = worker(clock, 1, redis_url), worker(clock, 1, redis_url)
+    async with first.slot():
+        await clock.sleep(5)
+    async with second.slot():
+        started = clock.now
+    assert started >= 65
+
+
+async def test_a_hold_the_server_asked_for_holds_every_worker(redis_url: str) -> None:
+    clock = FakeClock()
+    one, other = worker(clock, 30, redis_url), worker(clock, 30, redis_url)
+    one.slow_down(20, "421 4.7.0")
+    async with other.slot():
+        started = clock.now
+    assert started == pytest.approx(20, abs=0.01)
+    one.slow_down(3600, "429 ApplicationThrottled")
+    with pytest.raises(ThrottledError, match="held for every worker") as caught:
+        async with other.slot(give_up_at=clock.now + 300):
+            pass
+    assert caught.value.retry_after == pytest.approx(3600, abs=0.01)
+
+
+async def test_a_worker_killed_mid_send_gives_its_slot_back_after_the_lease(redis_url: str) -> None:
+    clock = FakeClock()
+    store = SharedStore(redis_url, clock=clock, monotonic=clock)
+    assert store.claim(KEY, 1, 60, "killed-before-it-finished") == (0.0, False)
+    wait, held = store.claim(KEY, 1, 60, "next") or (None, None)
+    assert wait is not None and wait < 1 and held is False  # in flight elsewhere: ask again soon
+    clock.advance(LEASE_S)
+    assert store.claim(KEY, 1, 60, "next") == (0.0, False)
+
+
+async def test_an_unreachable_store_falls_back_to_this_process_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    rate = worker(clock, 2, f"redis://:rs-secret@127.0.0.1:{free_loopback_port()}/0")
+    finished = []
+    with caplog.at_level(logging.WARNING):
+        for _ in range(5):
+            async with rate.slot():
+                await clock.sleep(0.5)
+            finished.append(clock.now)
+    assert len(finished) == 5 and most_in_one_window(finished) == 2  # sent, and paced by the process's own count
+    warnings = [r.getMessage() for r in caplog.records if "cannot be reached" in r.getMessage()]
+    assert len(warnings) == 1 and "redis://127.0.0.1:" in warnings[0]
+    assert "rs-secret" not in caplog.text
