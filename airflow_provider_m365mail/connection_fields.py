@@ -277,6 +277,14 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         default="memory://",
     ),
     ConnField(
+        "token_cache_path",
+        "Token cache file",
+        "OAuth2: a file where every worker process on the host (or a shared volume) keeps the MSAL token cache, "
+        "so they make one token request per token lifetime and keep a rotated refresh token. Created with mode "
+        "0600; it holds tokens in plain text.",
+        placeholder="/var/lib/airflow/m365mail-tokens.json",
+    ),
+    ConnField(
         "save_to_sent_items",
         "Save to Sent Items",
         "Graph and EWS: keep a copy in the sender's Sent Items folder (Graph's saveToSentItems, EWS's "

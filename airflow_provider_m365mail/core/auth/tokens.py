@@ -1,8 +1,9 @@
 """Get OAuth2 access tokens from Microsoft Entra ID (or a compatible identity provider) through MSAL.
 
 One MSAL ``ConfidentialClientApplication`` is kept per (authority, client id, credential fingerprint, CA bundle,
-proxy) for the whole process, so its in-memory token cache serves every task a worker runs: a token is fetched
-once and reused until MSAL considers it close to expiry (less than 5 minutes left), then refreshed.
+proxy, token cache file) for the whole process, so its token cache serves every task a worker runs: a token is
+fetched once and reused until MSAL considers it close to expiry (less than 5 minutes left), then refreshed. With
+``token_cache_path`` the cache is a file every process on the host shares (``token_cache``).
 
 MSAL is blocking and imported lazily; every call into it runs in a worker thread (``asyncio.to_thread``).
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
+from airflow_provider_m365mail.core.auth.token_cache import one_acquisition_at_a_time, persisted_token_cache
 from airflow_provider_m365mail.core.auth.token_errors import is_token_request_error, translate_token_error
 from airflow_provider_m365mail.core.errors import (
     MSAL_ERROR_CACHE_S,
@@ -51,7 +53,7 @@ MICROSOFT_AUTHORITY_HOSTS = frozenset(
     | {"login.microsoft.com", "login.windows.net", "login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}
 )
 
-_AppKey = tuple[str, str, str, str, str]
+_AppKey = tuple[str, str, str, str, str, str]
 _apps: dict[_AppKey, ConfidentialClientApplication] = {}
 _apps_lock = threading.Lock()
 # One acquisition at a time per (application, scope): concurrent cold starts then make one token request and
@@ -145,7 +147,7 @@ class TokenSource:
     def _acquire_blocking(self, scope: str) -> Mapping[str, Any]:
         try:
             app = application_for(self._settings)
-            with _acquire_lock(app, scope):
+            with _acquire_lock(app, scope), one_acquisition_at_a_time(self._settings.token_cache_path):
                 return self._acquire_with(app, [scope])
         except M365MailError:
             raise
@@ -186,6 +188,7 @@ def application_for(settings: MailSettings) -> ConfidentialClientApplication:
         fingerprint,
         settings.ca_bundle or "",
         settings.proxy.reveal() if settings.proxy else "",
+        settings.token_cache_path or "",
     )
     with _apps_lock:
         app = _apps.get(key)
@@ -290,6 +293,7 @@ def _build_application(settings: MailSettings, credential: str | dict[str, str])
             client_credential=credential,
             authority=settings.authority,
             http_client=session,
+            token_cache=persisted_token_cache(settings.token_cache_path) if settings.token_cache_path else None,
             validate_authority=microsoft,
             instance_discovery=None if microsoft else False,
         )

@@ -25,7 +25,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "graph_endpoint", "ews_url", "ews_impersonation", "ca_bundle", "client_certificate_path", "client_key_path",
     "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
     "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "rate_limit_storage",
-    "save_to_sent_items", "allow_insecure_auth",
+    "token_cache_path", "save_to_sent_items", "allow_insecure_auth",
 )
 
 # Extras renamed to a name Airflow masks (it hides an extra by its key), still read under their old name.
@@ -79,6 +79,7 @@ class MailSettings:
     ews_url: str | None = None
     ews_impersonation: bool = False
     rate_limit_storage: Secret | None = None  # None: count in this process only (memory://)
+    token_cache_path: str | None = None  # None: each process keeps its tokens in memory
 
     @classmethod
     def from_connection_fields(

@@ -63,6 +63,7 @@ def resolve_connection(
         "certificate_thumbprint": _thumbprint(extra.text("certificate_thumbprint")),
         "save_to_sent_items": extra.boolean("save_to_sent_items", True),
         "allow_insecure_auth": extra.boolean("allow_insecure_auth", False),
+        "token_cache_path": extra.text("token_cache_path"),
         **{key: _existing_file(extra, key) for key in _FILE_EXTRAS},
         **_limits(extra),
         **sender_defaults(extra),
@@ -253,6 +254,10 @@ def _credentials(values: dict[str, Any], login: str | None, password: str | None
             raise ConfigurationError("login", "basic auth needs the mailbox to sign in as", hint="set login")
         if not password:
             raise ConfigurationError("password", "basic auth needs the mailbox password", hint="set password")
+    if values["token_cache_path"] and auth not in _OAUTH:
+        raise ConfigurationError(
+            "extra.token_cache_path", f"{auth.value} uses no tokens to cache", hint="remove token_cache_path"
+        )
     if auth in _OAUTH:
         _check_oauth(
             values, auth, client_id=client_id, client_secret=client_secret, username=username, password=password

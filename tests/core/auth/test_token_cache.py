@@ -1,0 +1,92 @@
+"""The token cache file shared by worker processes: separate Python processes asking the sandbox for tokens at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from connection_settings import settings_for
+
+from airflow_provider_m365mail.core.errors import ConfigurationError
+from airflow_provider_m365mail.sandbox.server import Sandbox
+
+# One worker process: build the settings, say it is ready, wait for the go, ask for a token.
+WORKER = """
+import asyncio, hashlib, json, sys, time
+from pathlib import Path
+from airflow_provider_m365mail.core.auth.tokens import TokenSource
+from airflow_provider_m365mail.core.settings import MailSettings
+
+conn, ready, go = json.loads(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+settings = MailSettings.from_connection_fields(
+    host=conn.get("host"), port=conn.get("port"), login=conn.get("login"), password=conn.get("password"),
+    extra=conn["extra"],
+)
+ready.touch()
+while not go.exists():
+    time.sleep(0.005)
+token = asyncio.run(TokenSource(settings).get_token(settings.exchange_scope))
+print(hashlib.sha256(token.token.encode()).hexdigest())  # which token, without showing it
+"""
+
+
+def tokens_in_processes(sandbox: Sandbox, folder: Path, count: int, **extra: str) -> list[str]:
+    """Run ``count`` processes that ask for a token at the same moment; return what each printed."""
+    conn = dict(sandbox.settings["airflow_connections"]["smtp_oauth2"])
+    conn["extra"] = {**conn["extra"], **extra}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+    go = folder / "go"
+    readies = [folder / f"ready-{i}" for i in range(count)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, json.dumps(conn), str(ready), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for ready in readies
+    ]
+    while not all(ready.exists() for ready in readies):  # every process imported and parsed: start them together
+        assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
+        time.sleep(0.01)
+    go.touch()
+    outputs = [w.communicate(timeout=60) for w in workers]
+    assert [w.returncode for w in workers] == [0] * count, outputs
+    return [out + err for out, err in outputs]
+
+
+@pytest.mark.parametrize(("cache", "requests"), [(True, 1), (False, 4)], ids=["shared-cache", "each-process-alone"])
+def test_worker_processes_sharing_a_token_cache_make_one_token_request(
+    m365_sandbox: Sandbox, tmp_path: Path, cache: bool, requests: int
+) -> None:
+    cache_file = tmp_path / "cache" / "m365mail-tokens.json"
+    extra = {"token_cache_path": str(cache_file)} if cache else {}
+    outputs = tokens_in_processes(m365_sandbox, tmp_path, 4, **extra)
+    assert m365_sandbox.state.stats["token_requests"] == requests
+    assert len({out.split()[0] for out in outputs}) == (1 if cache else 4)  # one token, or four
+    if cache:
+        assert stat.S_IMODE(cache_file.stat().st_mode) == 0o600
+        assert '"AccessToken"' in cache_file.read_text()
+    secret = m365_sandbox.settings["airflow_connections"]["smtp_oauth2"]["password"]
+    assert not [out for out in outputs if secret in out]
+
+
+def test_an_existing_cache_file_is_made_owner_only(m365_sandbox: Sandbox, tmp_path: Path) -> None:
+    cache_file = tmp_path / "tokens.json"
+    cache_file.touch(mode=0o644)
+    os.chmod(cache_file, 0o644)
+    tokens_in_processes(m365_sandbox, tmp_path, 1, token_cache_path=str(cache_file))
+    assert stat.S_IMODE(cache_file.stat().st_mode) == 0o600
+
+
+def test_a_token_cache_path_is_refused_where_no_token_is_used(m365_sandbox: Sandbox, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="uses no tokens") as caught:
+        settings_for(m365_sandbox, "smtp_basic", token_cache_path=str(tmp_path / "tokens.json"))
+    assert caught.value.field == "extra.token_cache_path"
