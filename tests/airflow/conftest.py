@@ -10,13 +10,15 @@ import heapq
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from functools import partial
 from pathlib import Path
@@ -148,6 +150,47 @@ class DagRunner:
             "".join(r.stderr for r in runs),
         )
         return self._outcome(airflow, dag_id, process)
+
+    def run_at_once(
+        self,
+        dag_id: str,
+        envs: Sequence[Mapping[str, str]],
+        *,
+        barrier: Path,
+        dags_folder: Path = EXAMPLE_DAGS,
+        extra_changes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[subprocess.CompletedProcess[str]]:
+        """Run ``dag_id`` in ``len(envs)`` ``airflow dags test`` processes at once, each from its own copy of the
+        session's Airflow home with its own environment; the sandbox is not reset (the test prepares it).
+
+        Each DAG touches ``barrier/ready-<n>`` and waits for ``barrier/go``, touched once all are ready, so the
+        processes send together however long each takes to start.
+        """
+        runs = []
+        for number, env in enumerate(envs):
+            home = self.home.parent / f"{self.home.name}-{dag_id}-{number}"
+            shutil.rmtree(home, ignore_errors=True)
+            shutil.copytree(self.home, home, ignore=shutil.ignore_patterns("logs"))
+            airflow = self._airflow(dags_folder, extra_changes, DEFAULT_SANDBOX_CONNECTION, env)
+            runs.append(replace(airflow, home=home))
+        over = threading.Event()
+
+        def release() -> None:
+            while not over.wait(0.01):
+                if len(list(barrier.glob("ready-*"))) == len(runs):
+                    (barrier / "go").touch()
+                    return
+
+        releaser = threading.Thread(target=release, daemon=True)
+        releaser.start()
+        try:
+            with ThreadPoolExecutor(len(runs)) as pool:
+                processes = list(pool.map(lambda airflow: airflow.dags_test(dag_id), runs))
+        finally:
+            over.set()
+            releaser.join()
+        self.sandbox.raise_server_errors()
+        return processes
 
     def _airflow(
         self,
