@@ -20,6 +20,7 @@ BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
         ("import_cost.py", ["--smoke"], "import_time_ratio_vs_smtp"),
         ("graph_memory.py", ["--size-mb", "4"], "rss_growth_ratio"),
         ("ledger_cost.py", ["--smoke"], "ledger_time_ratio_vs_no_ledger"),
+        ("shared_pacing.py", ["--smoke"], "rate_ratio_vs_limit"),
     ],
 )
 def test_benchmark_prints_its_ratio(script: str, args: list[str], ratio: str) -> None:
