@@ -24,6 +24,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "airflow_provider_m365mail.cli.send_test",
         "send one marked test message and show the server's reply (and the SMTP transcript)",
     ),
+    "pool": (
+        "airflow_provider_m365mail.cli.pool",
+        "print (or --create) the Airflow pool that keeps a mailbox's parallel sends within Exchange's limit",
+    ),
 }
 # The subcommands that also exist as ``airflow m365mail ...``: the ones that work on an Airflow connection.
 AIRFLOW_SUBCOMMANDS = ("doctor", "send-test")

@@ -1,4 +1,5 @@
-"""Three separate Airflow processes (own homes) sending as one mailbox at once, through one shared Redis.
+"""Three separate Airflow processes (own homes) sending as one mailbox at once, through one shared Redis; and the
+Airflow pool that keeps such a mailbox's parallel sends within Exchange's concurrency limit.
 
 The sandbox accepts 9 messages per 2 s window from the mailbox, so three workers each keeping to 9 on their own would
 send up to 27 in a window and be refused (554 5.2.2). Sharing ``rate_limit_storage`` they keep to 9 together, and
@@ -7,7 +8,9 @@ sharing ``token_cache_path`` they ask for one token.
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import httpx
 import pytest
 import redis
 
+from airflow_provider_m365mail.cli.local_airflow import LocalAirflow, sandbox_connections
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 TEST_DAGS = Path(__file__).parent / "dags"
@@ -72,3 +76,18 @@ def test_the_three_processes_made_one_token_request(
 ) -> None:
     assert three_workers[2]["token_requests"] == 1
 
+
+def test_pool_create_makes_airflow_hold_a_pool_sized_for_the_mailbox(
+    airflow_home: Path, m365_sandbox_session: Sandbox
+) -> None:
+    airflow = LocalAirflow(home=airflow_home, connections=sandbox_connections(m365_sandbox_session.settings))
+    created = subprocess.run(
+        [sys.executable, "-c", "import sys; from airflow_provider_m365mail.cli.main import main; sys.exit(main())",
+         "pool", "--conn-id", "m365mail_default", "--create"],
+        env=airflow.env(), cwd=airflow_home, capture_output=True, text=True, check=False,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr[-2000:]
+    listed = airflow.cli("pools", "get", "m365mail-airflow-contoso.com", "--output", "json")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    (pool,) = json.loads(listed.stdout[listed.stdout.index("["):])
+    assert (pool["pool"], int(pool["slots"])) == ("m365mail-airflow-contoso.com", 3)
