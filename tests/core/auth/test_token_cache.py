@@ -36,9 +36,14 @@ print(hashlib.sha256(token.token.encode()).hexdigest())  # which token, without 
 """
 
 
-def tokens_in_processes(sandbox: Sandbox, folder: Path, count: int, **extra: str) -> list[str]:
-    """Run ``count`` processes that ask for a token at the same moment; return what each printed."""
-    conn = dict(sandbox.settings["airflow_connections"]["smtp_oauth2"])
+def tokens_in_processes(
+    sandbox: Sandbox, folder: Path, count: int, fields: dict[str, str | None] | None = None, **extra: str
+) -> list[str]:
+    """Run ``count`` processes that ask for a token at the same moment; return what each printed.
+
+    ``fields`` replaces the connection's ``login``, ``password`` ...; ``extra`` is merged into its extras.
+    """
+    conn = {**sandbox.settings["airflow_connections"]["smtp_oauth2"], **(fields or {})}
     conn["extra"] = {**conn["extra"], **extra}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
     go = folder / "go"
@@ -76,6 +81,25 @@ def test_worker_processes_sharing_a_token_cache_make_one_token_request(
         assert '"AccessToken"' in cache_file.read_text()
     secret = m365_sandbox.settings["airflow_connections"]["smtp_oauth2"]["password"]
     assert not [out for out in outputs if secret in out]
+
+
+def test_a_delegated_sign_in_is_shared_by_processes_through_the_cache_file(
+    m365_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    client_id = m365_sandbox.settings["client_id"]
+    refresh = m365_sandbox.call(
+        lambda: m365_sandbox.state.tokens.issue_refresh_token(client_id, "alice@contoso.com", ["SMTP.Send"])
+    )
+    cache_file = tmp_path / "tokens.json"
+    outputs = tokens_in_processes(
+        m365_sandbox, tmp_path, 3, fields={"login": "alice@contoso.com", "password": None},
+        auth_type="oauth2_delegated", refresh_token=refresh, client_secret=m365_sandbox.settings["client_secret"],
+        from_email="alice@contoso.com", token_cache_path=str(cache_file),
+    )
+    assert m365_sandbox.state.stats["token_requests"] == 1  # the others signed in from the file
+    assert len(set(outputs)) == 1
+    assert '"RefreshToken"' in cache_file.read_text()  # the rotated refresh token, kept for the next process
+    assert not [out for out in outputs if refresh in out]
 
 
 def test_an_existing_cache_file_is_made_owner_only(m365_sandbox: Sandbox, tmp_path: Path) -> None:
