@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from proxy_servers import PROXY_PASSWORD, PROXY_USER, ProxyServer, missing, start_dante, start_tinyproxy
 
 if TYPE_CHECKING:
     from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -93,3 +94,55 @@ def _no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     text = "\n".join(record.getMessage() for record in caplog.get_records("call"))
     leaked = sorted(s for s in _sandbox_secrets() if s in text) + TOKEN_PATTERN.findall(text)
     assert not leaked, f"secrets reached the log: {[f'{s[:4]}...' for s in leaked]}"
+
+
+def _sandbox_ports(sandbox: Sandbox) -> list[int]:
+    smtp = sandbox.settings["smtp"]
+    http_port = int(sandbox.settings["http_base"].rpartition(":")[2])
+    return [smtp["submission_port"], smtp["ssl_port"], smtp["direct_send_port"], smtp["relay_port"], http_port]
+
+
+def _running(program: str, start: Callable[[], ProxyServer]) -> Iterator[ProxyServer]:
+    reason = missing(program)
+    if reason is not None:
+        pytest.skip(reason)
+    server = start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_proxy(m365_sandbox_session: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """tinyproxy with Basic auth, tunnelling (CONNECT) to the sandbox's ports only."""
+    folder = tmp_path_factory.mktemp("tinyproxy-auth")
+    yield from _running("tinyproxy", lambda: start_tinyproxy(
+        folder, "tinyproxy-auth", credentials=(PROXY_USER, PROXY_PASSWORD),
+        allowed_ports=_sandbox_ports(m365_sandbox_session)))
+
+
+@pytest.fixture(scope="session")
+def open_http_proxy(m365_sandbox_session: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """tinyproxy without credentials, tunnelling (CONNECT) to the sandbox's ports only."""
+    folder = tmp_path_factory.mktemp("tinyproxy-open")
+    yield from _running("tinyproxy", lambda: start_tinyproxy(
+        folder, "tinyproxy-open", credentials=None, allowed_ports=_sandbox_ports(m365_sandbox_session)))
+
+
+@pytest.fixture(scope="session")
+def socks_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """Dante as a SOCKS5 proxy without authentication (method none)."""
+    folder = tmp_path_factory.mktemp("dante")
+    yield from _running("danted", lambda: start_dante(folder, "dante", method="none"))
+
+
+@pytest.fixture(scope="session")
+def socks_proxy_with_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """Dante requiring SOCKS5 username authentication, which it checks against the system's users.
+
+    The test account is no system user, so this proxy refuses every login: it shows how a refused SOCKS login
+    fails. (A login it accepts would need a system account created for the test.)
+    """
+    folder = tmp_path_factory.mktemp("dante-login")
+    yield from _running("danted", lambda: start_dante(folder, "dante-login", method="username"))

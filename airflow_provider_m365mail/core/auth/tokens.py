@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_m365mail.core.auth.proxies import proxy_for
 from airflow_provider_m365mail.core.errors import (
     MSAL_ERROR_CACHE_S,
     AuthenticationError,
@@ -31,8 +32,11 @@ from airflow_provider_m365mail.core.errors import (
     M365MailError,
     TransientSendError,
     classify_aadsts,
+    classify_proxy_failure,
+    proxy_failure_code,
 )
 from airflow_provider_m365mail.core.settings import CLOUDS, AuthType, MailSettings
+from airflow_provider_m365mail.core.settings.hosts import redact_url
 from airflow_provider_m365mail.core.settings.private_servers import skip_user_realm_discovery
 
 if TYPE_CHECKING:
@@ -133,6 +137,12 @@ class TokenSource:
         except M365MailError:
             raise
         except requests.RequestException as exc:
+            proxy = proxy_for(self._settings, _authority_name(self._settings))
+            code = proxy_failure_code(_error_texts(exc)) if proxy else None
+            if proxy and code:
+                raise classify_proxy_failure(
+                    redact_url(proxy), code, f"{code} ({type(exc).__name__})", target=self._settings.authority_host
+                ) from None
             raise TransientSendError(
                 f"the identity provider at {self._settings.authority} could not be reached ({type(exc).__name__})"
             ) from exc
@@ -168,17 +178,18 @@ def application_for(settings: MailSettings) -> ConfidentialClientApplication:
     Building fetches the tenant's OpenID configuration, so the identity provider must be reachable.
     """
     credential, fingerprint = _credential(settings)
+    proxy = proxy_for(settings, _authority_name(settings))
     key: _AppKey = (
         settings.authority,
         settings.client_id or "",
         fingerprint,
         settings.ca_bundle or "",
-        settings.proxy or "",
+        proxy or "",
     )
     with _apps_lock:
         app = _apps.get(key)
         if app is None:
-            app = _build_application(settings, credential)
+            app = _build_application(settings, credential, proxy)
             _apps[key] = app
         return app
 
@@ -243,15 +254,36 @@ def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
     )
 
 
-def _build_application(settings: MailSettings, credential: str | dict[str, str]) -> ConfidentialClientApplication:
+def _authority_name(settings: MailSettings) -> str:
+    """Return the identity provider's host name (``authority_host`` may carry a port)."""
+    return settings.authority_host.rpartition(":")[0] if ":" in settings.authority_host else settings.authority_host
+
+
+def _error_texts(exc: BaseException) -> str:
+    """Return an error and its causes, one per line (requests nests urllib3's and PySocks' errors)."""
+    texts, current = [], exc
+    for _ in range(10):
+        texts.append(str(current))
+        nested = current.__cause__ or current.__context__ or getattr(current, "reason", None)
+        if not isinstance(nested, BaseException):
+            break
+        current = nested
+    return "\n".join(texts)
+
+
+def _build_application(
+    settings: MailSettings, credential: str | dict[str, str], proxy: str | None
+) -> ConfidentialClientApplication:
     import msal
     import requests
 
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE and friends would override verify=
     session.verify = settings.ca_bundle or True
-    if settings.proxy:
-        session.proxies = {"http": settings.proxy, "https": settings.proxy}
+    if proxy:
+        if proxy.lower().startswith("socks"):
+            _require_socks_support()
+        session.proxies = {"http": proxy, "https": proxy}
     session.request = functools.partial(session.request, timeout=settings.timeout)  # type: ignore[method-assign]
 
     microsoft = settings.authority_host.lower() in MICROSOFT_AUTHORITY_HOSTS
@@ -273,3 +305,15 @@ def _build_application(settings: MailSettings, credential: str | dict[str, str])
     if not microsoft:
         skip_user_realm_discovery(app)
     return app
+
+
+def _require_socks_support() -> None:
+    """Refuse a SOCKS proxy for the token endpoint up front when requests lacks PySocks (it fails only later)."""
+    try:
+        import socks  # type: ignore[import-untyped]  # noqa: F401 - PySocks, requests' SOCKS support
+    except ImportError:
+        raise ConfigurationError(
+            "extra.proxy",
+            "a SOCKS proxy for the token endpoint needs PySocks",
+            hint="pip install 'airflow-provider-m365mail[socks]'",
+        ) from None

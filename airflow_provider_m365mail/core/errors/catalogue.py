@@ -16,6 +16,7 @@ class ReplySource(str, Enum):
     SMTP = "smtp"
     GRAPH = "graph"
     ENTRA = "entra"
+    PROXY = "proxy"
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class KnownReply:
     SMTP entries match on ``code`` (reply code, when set), ``enhanced_status`` ("5.7.139" or a range such as
     "4.7.500-699") and ``pattern`` (a case-insensitive regex searched in the reply). Graph entries match on
     ``code`` (Graph ``error.code``), or, when ``code`` is None, on ``http_status``. Entra entries match on
-    ``code`` ("AADSTS7000215"). ``error`` names the class in ``core.errors`` the reply becomes.
+    ``code`` ("AADSTS7000215"). Proxy entries match on ``code`` ("407", "socks-0x04"). ``error`` names the class
+    in ``core.errors`` the reply becomes.
     """
 
     source: ReplySource
@@ -45,11 +47,13 @@ class KnownReply:
 _SMTP = ReplySource.SMTP
 _GRAPH = ReplySource.GRAPH
 _ENTRA = ReplySource.ENTRA
+_PROXY = ReplySource.PROXY
 _AUTH = "AuthenticationError"
 _SEND_AS = "SendAsDeniedError"
 _PERMANENT = "PermanentSendError"
 _TRANSIENT = "TransientSendError"
 _THROTTLED = "ThrottledError"
+_UNREACHABLE = "ServerUnreachableError"
 
 _OAUTH = (
     "auth_type oauth2_app with tenant_id, client_id and a client secret or certificate (the app needs "
@@ -94,6 +98,11 @@ def _entra(number: int, example: str, meaning: str, fix: str, error: str = _AUTH
     code = f"AADSTS{number}"
     return KnownReply(_ENTRA, code, None, None, f"{code}: {example}", "token request", meaning, fix,
                       error in (_TRANSIENT, _THROTTLED), error)
+
+
+def _proxy(code: str, example: str, meaning: str, fix: str, error: str) -> KnownReply:
+    return KnownReply(_PROXY, code, None, None, example, "proxy tunnel (HTTP CONNECT or SOCKS5)", meaning, fix,
+                      error in (_TRANSIENT, _THROTTLED, _UNREACHABLE), error)
 
 
 _SMTP_REPLIES = (
@@ -349,4 +358,38 @@ _ENTRA_REPLIES = (
            "The requested scope is invalid", "Check extra.cloud and the auth_type (app-only uses /.default)"),
 )
 
-KNOWN_REPLIES: tuple[KnownReply, ...] = _SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES
+_CHECK_PROXY = "Check extra.proxy (or HTTPS_PROXY / ALL_PROXY with proxy env): scheme, host and port"
+_PROXY_REPLIES = (
+    _proxy("unreachable", "Could not connect to proxy proxy.contoso.com:3128 [Connection refused]",
+           "The proxy itself could not be reached (nothing listens, or a firewall drops the port)",
+           _CHECK_PROXY + "; ask the network team which proxy this host must use", _UNREACHABLE),
+    _proxy("407", "HTTP/1.1 407 Proxy Authentication Required",
+           "The proxy wants credentials, or refused the ones given",
+           "Put the proxy account in the URL, http://user:password@proxy:port (percent-encode @ and : in the "
+           "password); the provider does not retry this", _AUTH),
+    _proxy("403", "HTTP/1.1 403 Forbidden",
+           "The proxy refused to open a tunnel to this host and port (its CONNECT rules forbid it)",
+           "Ask the proxy's administrators to allow CONNECT to the mail host and port (587, 465 or 25; 443 for "
+           "Graph and the token endpoint), or add the host to NO_PROXY if it is reachable directly", _PERMANENT),
+    _proxy("socks-auth", "Username and password authentication failure",
+           "The SOCKS5 proxy refused the user name and password, or wants credentials none were given for",
+           "Put the proxy account in the URL, socks5://user:password@proxy:1080; the provider does not retry "
+           "this", _AUTH),
+    _proxy("socks-0x01", "General SOCKS server failure",
+           "The SOCKS5 proxy failed to open the connection for an unstated reason",
+           "Retried; if it persists, check the proxy's own log for the destination host and port", _TRANSIENT),
+    _proxy("socks-0x02", "Connection not allowed by ruleset",
+           "The SOCKS5 proxy's rules forbid a connection to this host and port",
+           "Ask the proxy's administrators to allow the mail host and port", _PERMANENT),
+    _proxy("socks-0x03", "Network unreachable",
+           "The SOCKS5 proxy has no route to the destination network",
+           "Check the host and port; the proxy must be able to reach them", _UNREACHABLE),
+    _proxy("socks-0x04", "Host unreachable",
+           "The SOCKS5 proxy could not reach the destination host (or, with socks5h, resolve its name)",
+           "Check the host name and that the proxy can resolve and reach it", _UNREACHABLE),
+    _proxy("socks-0x05", "Connection refused",
+           "The destination refused the connection the SOCKS5 proxy made", "Check the port; the server may be down",
+           _UNREACHABLE),
+)
+
+KNOWN_REPLIES: tuple[KnownReply, ...] = _SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES + _PROXY_REPLIES

@@ -112,16 +112,29 @@ def graph_host_port(endpoint: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def check_proxy(value: str) -> str:
-    """Return a proxy URL (http, https or socks5); errors never repeat its password."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+PROXY_FROM_ENVIRONMENT = "env"
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def check_proxy(value: str, *, field: str = "extra.proxy") -> str:
+    """Return a proxy URL (http, https, socks5 or socks5h, with its port), or ``env``; errors never repeat its
+    password."""
+    text = value.strip()
+    if text.lower() == PROXY_FROM_ENVIRONMENT:
+        return PROXY_FROM_ENVIRONMENT
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname or port is None:
         raise ConfigurationError(
-            "extra.proxy",
-            f"{redact_url(value)!r} is not a proxy URL",
-            hint="e.g. http://proxy.example.com:3128 (http, https, socks5)",
+            field,
+            f"{redact_url(text)!r} is not a proxy URL with a port",
+            hint="e.g. http://proxy.example.com:3128 or socks5h://user:password@proxy.example.com:1080 "
+            "(http, https, socks5, socks5h), or env to follow HTTPS_PROXY / ALL_PROXY / NO_PROXY",
         )
-    return value.strip()
+    return text
 
 
 def redact_url(url: str) -> str:

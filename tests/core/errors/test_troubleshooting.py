@@ -15,6 +15,7 @@ from airflow_provider_m365mail.core.errors import (
     ReplySource,
     classify_aadsts,
     classify_graph_error,
+    classify_proxy_failure,
     classify_smtp_reply,
     parse_enhanced_status,
 )
@@ -38,6 +39,9 @@ def classify(entry: KnownReply) -> M365MailError:
     if entry.source is ReplySource.GRAPH:
         assert entry.http_status is not None
         return classify_graph_error(entry.http_status, entry.code, entry.example)
+    if entry.source is ReplySource.PROXY:
+        assert entry.code is not None
+        return classify_proxy_failure("socks5://proxy.contoso.com:1080", entry.code, entry.example, target="h:25")
     return classify_aadsts("invalid_client", entry.example)
 
 

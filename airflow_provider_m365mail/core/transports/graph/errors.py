@@ -20,7 +20,10 @@ from airflow_provider_m365mail.core.errors import (
     PermanentSendError,
     TransientSendError,
     classify_graph_error,
+    classify_proxy_failure,
+    proxy_failure_code,
 )
+from airflow_provider_m365mail.core.settings.hosts import redact_url
 
 if TYPE_CHECKING:
     import httpx
@@ -82,12 +85,19 @@ def error_from_sdk(exc: Exception) -> M365MailError | None:
     )
 
 
-def error_from_transport(exc: Exception, doing: str) -> M365MailError | None:
-    """Classify an ``httpx`` failure while ``doing`` something; None for exceptions that are not httpx's."""
+def error_from_transport(exc: Exception, doing: str, proxy: str | None = None) -> M365MailError | None:
+    """Classify an ``httpx`` failure while ``doing`` something; None for exceptions that are not httpx's.
+
+    ``proxy`` is the proxy the request went through, if any: its refusals (407, SOCKS replies) and its absence
+    are told apart from Graph's own failures.
+    """
     import httpx
 
     if not isinstance(exc, httpx.HTTPError):
         return None
+    refusal = _proxy_refusal(exc, proxy, doing)
+    if refusal is not None:
+        return refusal
     if isinstance(exc, httpx.TimeoutException):
         return TransientSendError(f"Microsoft Graph did not answer in time while {doing} ({type(exc).__name__})")
     if isinstance(exc, httpx.ProxyError):
@@ -104,6 +114,21 @@ def error_from_transport(exc: Exception, doing: str) -> M365MailError | None:
     if isinstance(exc, httpx.TransportError):
         return TransientSendError(f"network error while {doing} ({type(exc).__name__}: {_reason(exc)})")
     return PermanentSendError(f"HTTP failure while {doing} ({type(exc).__name__})")
+
+
+def _proxy_refusal(exc: Exception, proxy: str | None, doing: str) -> M365MailError | None:
+    import httpx
+
+    if proxy is None:
+        return None
+    code = proxy_failure_code(str(exc)) if isinstance(exc, httpx.ProxyError) else None
+    root = _chain(exc)[-1]
+    # A connection error before any TLS is one to the proxy: every connection goes there first.
+    if code is None and isinstance(exc, httpx.ConnectError) and isinstance(root, OSError):
+        code = None if isinstance(root, ssl.SSLError) else "unreachable"
+    if code is None:
+        return None
+    return classify_proxy_failure(redact_url(proxy), code, f"{_reason(exc)} while {doing}", target="Microsoft Graph")
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
