@@ -47,9 +47,9 @@ def environment_proxy(host: str, environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def describe_proxy(url: str | None) -> str:
-    """Return how logs and the doctor name a proxy: its URL with the password masked, or "direct"."""
-    return f"through proxy {redact_url(url)}" if url else "direct (no proxy)"
+def through_proxy(url: str | None) -> str:
+    """Return " through proxy <URL, password masked>" for messages about a connection, or "" for a direct one."""
+    return f" through proxy {redact_url(url)}" if url else ""
 
 
 def _variables(environ: Mapping[str, str]) -> dict[str, str]:

@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_m365mail.core.auth.proxies import proxy_for, through_proxy
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.doctor.dns import (
     MICROSOFT_MX_SUFFIX,
@@ -30,7 +31,8 @@ from airflow_provider_m365mail.core.doctor.tls_inspection import certificate_sum
 from airflow_provider_m365mail.core.errors import M365MailError
 from airflow_provider_m365mail.core.errors.troubleshooting import anchor_for
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security, SmtpMode, TransportKind
-from airflow_provider_m365mail.core.settings.hosts import is_ip_literal, is_loopback
+from airflow_provider_m365mail.core.settings.hosts import is_ip_literal, is_loopback, redact_url
+from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 
 EXPIRY_WARNING_DAYS = 14
 DOCTOR_PAGE = "doctor.md"
@@ -105,6 +107,7 @@ def describe_connection(settings: MailSettings) -> dict[str, Any]:
         "login": settings.username,
         "cloud": settings.cloud.value,
         "from_email": settings.from_email,
+        "proxy": redact_url(proxy) if (proxy := proxy_for(settings, host)) else None,
     }
 
 
@@ -286,6 +289,9 @@ async def tcp(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup)
     title = TITLES["tcp"]
     host, port = server_endpoint(settings)
     docs = doctor_docs("tcp")
+    if proxy := proxy_for(settings, host):  # the tunnel's failures are the proxy's, explained by its error
+        (await open_tunnel(proxy, host, port, timeout=settings.timeout)).close()
+        return CheckReport("tcp", title, Status.PASS, f"connected to {host}:{port}{through_proxy(proxy)}")
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), settings.timeout)
     except asyncio.TimeoutError:
@@ -313,7 +319,9 @@ async def tls(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup)
     trust = f"extra.ca_bundle {settings.ca_bundle}" if settings.ca_bundle else "the system's CA store"
     host, port = server_endpoint(settings)
     starttls = settings.transport is TransportKind.SMTP and settings.security is Security.STARTTLS
-    handshake = tls_handshake(host, port, make_ssl_context(settings), starttls=starttls)
+    proxy = proxy_for(settings, host)
+    tunnel = await open_tunnel(proxy, host, port, timeout=settings.timeout) if proxy else None
+    handshake = tls_handshake(host, port, make_ssl_context(settings), starttls=starttls, sock=tunnel)
     try:
         version, cert = await asyncio.wait_for(handshake, settings.timeout)
     except ssl.SSLCertVerificationError as exc:
@@ -335,7 +343,7 @@ async def tls(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup)
     if not math.isnan(days) and days < EXPIRY_WARNING_DAYS:
         return CheckReport("tls", title, Status.WARN, f"{detail}: expires in {days:.0f} days",
                            fix="the server's certificate is about to expire: tell its administrator", docs=docs)
-    return CheckReport("tls", title, Status.PASS, f"{detail} (trusted through {trust})")
+    return CheckReport("tls", title, Status.PASS, f"{detail} (trusted through {trust}){through_proxy(proxy)}")
 
 
 async def token(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
@@ -348,8 +356,8 @@ async def token(settings: MailSettings, options: DoctorOptions, lookup: DnsLooku
         return CheckReport("token", title, Status.SKIP, f"auth_type {settings.auth_type.value} uses no token")
     scope = settings.graph_scope if settings.transport is TransportKind.GRAPH else xoauth2_scope(settings)
     got = await TokenSource(settings).get_token(scope)
-    return CheckReport("token", title, Status.PASS,
-                       f"token for {scope} from {settings.authority_host} (expires in {got.expires_in():.0f} s)")
+    return CheckReport("token", title, Status.PASS, f"token for {scope} from {settings.authority_host} (expires in "
+                       f"{got.expires_in():.0f} s){through_proxy(proxy_for(settings, settings.authority_host))}")
 
 
 async def server(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
@@ -364,6 +372,8 @@ async def server(settings: MailSettings, options: DoctorOptions, lookup: DnsLook
         return CheckReport("server", title, Status.FAIL, "; ".join(result.steps) or "the check did not complete",
                            docs=doctor_docs("server"))
     steps = [s for s in result.steps if not s.startswith(("got an access token", "QUIT"))]
+    if settings.transport is TransportKind.GRAPH and (proxy := proxy_for(settings, server_endpoint(settings)[0])):
+        steps.append(through_proxy(proxy).strip())  # SMTP's steps name their proxy already
     return CheckReport("server", title, Status.PASS, "; ".join(steps))
 
 

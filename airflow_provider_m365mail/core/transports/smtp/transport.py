@@ -16,7 +16,7 @@ from __future__ import annotations
 import ssl
 from typing import TYPE_CHECKING
 
-from airflow_provider_m365mail.core.auth.proxies import describe_proxy, proxy_for
+from airflow_provider_m365mail.core.auth.proxies import proxy_for, through_proxy
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.tokens import TokenSource
 from airflow_provider_m365mail.core.errors import (
@@ -200,7 +200,7 @@ class SmtpTransport(Session):
             self._transcript(f"S: {response.code} {response.message}")
             self._banner = response.message
             note(
-                f"connected to {s.host}:{s.port} ({s.security.value}) {describe_proxy(proxy)}: "
+                f"connected to {s.host}:{s.port} ({s.security.value}){through_proxy(proxy)}: "
                 f"{response.code} {response.message}"
             )
             if s.security is Security.STARTTLS:
