@@ -236,8 +236,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
     ConnField(
         "proxy",
         "Proxy",
-        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph.",
-        format="url",
+        "Proxy for SMTP, the Microsoft Entra token endpoint and Microsoft Graph: an http://, socks5:// or socks5h:// "
+        "URL with its port (credentials as user:password@), or env to follow HTTPS_PROXY / ALL_PROXY / NO_PROXY. "
+        "Left empty, the environment's proxy variables are ignored.",
         placeholder="http://proxy.contoso.com:3128",
     ),
     ConnField(
