@@ -137,6 +137,17 @@ def check_proxy(value: str, *, field: str = "extra.proxy") -> str:
     return text
 
 
+def check_smtp_proxy(url: str, *, field: str = "extra.proxy") -> str:
+    """Refuse an ``https://`` proxy for SMTP: the tunnel hands SMTP a plain socket, with no TLS to the proxy."""
+    if url.lower().startswith("https://"):
+        raise ConfigurationError(
+            field,
+            "SMTP cannot be tunnelled through an https:// proxy (TLS to the proxy itself)",
+            hint="most proxies also accept plain CONNECT: use http:// with the same host and port, or socks5h://",
+        )
+    return url
+
+
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``."""
     parts = urlsplit(url)

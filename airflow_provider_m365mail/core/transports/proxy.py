@@ -16,8 +16,8 @@ import base64
 import socket
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from airflow_provider_m365mail.core.errors import ConfigurationError, M365MailError, classify_proxy_failure
-from airflow_provider_m365mail.core.settings.hosts import redact_url
+from airflow_provider_m365mail.core.errors import M365MailError, classify_proxy_failure
+from airflow_provider_m365mail.core.settings.hosts import check_smtp_proxy, redact_url
 
 _SOCKS_AUTH_REFUSALS = ("authentication failure", "no acceptable authentication")
 _MAX_ANSWER_BYTES = 16384
@@ -35,12 +35,7 @@ async def open_tunnel(proxy: str, host: str, port: int, *, timeout: float) -> so
     """Return a socket connected to ``host:port`` through ``proxy``; raise ``M365MailError`` saying what failed."""
     parts = urlsplit(proxy)
     scheme = parts.scheme.lower()
-    if scheme == "https":
-        raise ConfigurationError(
-            "extra.proxy",
-            "SMTP cannot be tunnelled through an https:// proxy (TLS to the proxy itself)",
-            hint="most proxies also accept plain CONNECT: use http:// with the same host and port, or socks5h://",
-        )
+    check_smtp_proxy(proxy, field="the proxy HTTPS_PROXY / ALL_PROXY names (proxy: env)")
     shown, target = redact_url(proxy), f"{host}:{port}"
     if scheme == "http":
         return await _http_tunnel(parts, host, port, timeout=timeout, shown=shown)

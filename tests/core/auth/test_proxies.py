@@ -51,6 +51,12 @@ def test_a_refused_proxy_url_never_repeats_its_password() -> None:
     assert "hunter2-secret" not in str(caught.value)
 
 
+def test_an_https_proxy_is_refused_for_smtp_before_anything_is_sent(m365_sandbox: Sandbox) -> None:
+    with pytest.raises(ConfigurationError, match=r"extra\.proxy: SMTP cannot be tunnelled through an https:// proxy"):
+        settings_for(m365_sandbox, "smtp_basic", proxy="https://proxy.contoso.com:443")
+    assert settings_for(m365_sandbox, "graph", proxy="https://proxy.contoso.com:443").proxy
+
+
 # -- proxy: env ------------------------------------------------------------------------------------------------
 
 
