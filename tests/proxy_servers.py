@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 OUTGOING_ADDRESS = "127.0.0.2"
@@ -38,7 +38,6 @@ class ProxyServer:
     log: Path
     process: subprocess.Popen[bytes]
     credentials: tuple[str, str] | None = None
-    _marks: list[int] = field(default_factory=list)
 
     def url(self, scheme: str | None = None, *, password: str | None = None) -> str:
         """Return the proxy URL, with the proxy's credentials (or ``password`` instead of its own)."""
