@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from known_replies import classify_example
 
 from airflow_provider_m365mail.core import errors
 from airflow_provider_m365mail.core.errors import (
@@ -31,16 +32,7 @@ from airflow_provider_m365mail.core.errors import (
 
 
 def classify(entry: KnownReply) -> M365MailError:
-    if entry.source is ReplySource.SMTP:
-        code, _, text = entry.example.partition(" ")
-        return classify_smtp_reply(int(code), text, stage="mail")
-    if entry.source is ReplySource.GRAPH:
-        assert entry.http_status is not None
-        return classify_graph_error(entry.http_status, entry.code, entry.example)
-    if entry.source is ReplySource.PROXY:
-        assert entry.code is not None
-        return classify_proxy_failure("http://proxy.contoso.com:3128", entry.code, entry.example, target="h:587")
-    return classify_aadsts("invalid_client", entry.example)
+    return classify_example(entry, smtp_stage="mail")
 
 
 @pytest.mark.parametrize(
