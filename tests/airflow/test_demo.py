@@ -40,3 +40,13 @@ def test_demo_fails_when_the_dag_run_fails(
     assert code == 1
     assert "The DAG run failed" in shown
     assert "0 message(s) arrived" in shown
+
+
+def test_demo_sends_over_the_sandbox_connection_it_is_given(
+    airflow_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["demo", "--airflow-home", str(airflow_home), "--state-dir", str(tmp_path), "--connection", "ews"])
+    shown = capsys.readouterr().out
+    assert code == 0, shown
+    assert "2 message(s) arrived in the sandbox" in shown
+    assert "Transport:   ews, authenticated as airflow@contoso.com" in shown

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from proxy_servers import PROXY_PASSWORD, ProxyServer
+from proxy_servers import PROXY_PASSWORD, PROXY_USER, ProxyServer
 
 pytestmark = pytest.mark.airflow
 
@@ -98,7 +98,7 @@ def test_a_wrong_proxy_password_fails_each_task_at_once_with_407_explained(
     log = outcome.task_log("send_report_as_team_mailbox")
     assert "AuthenticationError" in log and "[407]" in log
     assert "Put the proxy account in the URL" in log
-    assert "airflow-proxy:***@127.0.0.1" in log
+    assert f"the proxy http://127.0.0.1:{http_proxy.port} " in log and PROXY_USER not in log
     dag_runner.assert_no_secrets(outcome.output, also=[PROXY_PASSWORD, "wrong-proxy-pw"])
 
 

@@ -216,3 +216,18 @@ def test_a_mailbox_outside_allowed_senders_is_refused_before_probing(m365_sandbo
         probe_identity(settings, MAILBOX)
 
     assert raised.value.field == "from_email"
+
+
+async def test_the_envelope_probe_fails_over_to_the_alternate_server_like_a_send(
+    m365_sandbox: Sandbox, free_port: int
+) -> None:
+    smtp = m365_sandbox.settings["smtp"]
+    settings = settings_for(m365_sandbox, "smtp_basic", port=free_port, alternate_host=smtp["host"],
+                            alternate_port=smtp["submission_port"], **ALLOW)
+    grant(m365_sandbox)
+
+    outcome = await probe_send_as(settings, probe_identity(settings, MAILBOX), mode=ProbeMode.ENVELOPE)
+
+    assert (outcome.verdict, outcome.method) == (ProbeVerdict.LIVE, "envelope")  # nothing listens on the primary
+    assert m365_sandbox.call(lambda: m365_sandbox.state.stats["smtp_sessions"]) == 1
+    assert m365_sandbox.messages() == []

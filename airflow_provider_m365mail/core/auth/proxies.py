@@ -15,8 +15,9 @@ import threading
 from collections.abc import Mapping
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # public, missing from typeshed
 
+from airflow_provider_m365mail.core.errors import ConfigurationError
 from airflow_provider_m365mail.core.settings import MailSettings
-from airflow_provider_m365mail.core.settings.hosts import PROXY_FROM_ENVIRONMENT, check_proxy, redact_url
+from airflow_provider_m365mail.core.settings.hosts import PROXY_FROM_ENVIRONMENT, check_proxy, shown_proxy
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,13 @@ _told_ignored = threading.Event()
 
 def proxy_for(settings: MailSettings, host: str, environ: Mapping[str, str] | None = None) -> str | None:
     """Return the proxy URL a connection to ``host`` goes through, or None for a direct connection."""
-    if settings.proxy == PROXY_FROM_ENVIRONMENT:
-        return environment_proxy(host, os.environ if environ is None else environ)
     if settings.proxy is None:
         _note_ignored_environment(os.environ if environ is None else environ)
-    return settings.proxy
+        return None
+    configured = settings.proxy.reveal()
+    if configured == PROXY_FROM_ENVIRONMENT:
+        return environment_proxy(host, os.environ if environ is None else environ)
+    return configured
 
 
 def environment_proxy(host: str, environ: Mapping[str, str]) -> str | None:
@@ -48,8 +51,17 @@ def environment_proxy(host: str, environ: Mapping[str, str]) -> str | None:
 
 
 def through_proxy(url: str | None) -> str:
-    """Return " through proxy <URL, password masked>" for messages about a connection, or "" for a direct one."""
-    return f" through proxy {redact_url(url)}" if url else ""
+    """Return " through proxy <scheme://host:port>" for messages about a connection, or "" for a direct one."""
+    return f" through proxy {shown_proxy(url)}" if url else ""
+
+
+def socks_support_missing(client: str) -> ConfigurationError:
+    """Say that a SOCKS proxy for ``client`` needs the ``socks`` extra (the HTTP clients' SOCKS support is optional)."""
+    return ConfigurationError(
+        "extra.proxy",
+        f"a SOCKS proxy for {client} needs the socks extra",
+        hint="pip install 'airflow-provider-m365mail[socks]'",
+    )
 
 
 def _variables(environ: Mapping[str, str]) -> dict[str, str]:

@@ -1,9 +1,9 @@
-"""The doctor's checks, one function each, and what they share (the report type, endpoints, the check plan).
+"""The doctor's checks, one function each, and what they share (endpoints, the check plan).
 
-Each check takes the settings, the ``DoctorOptions`` and a ``DnsLookup`` and returns a ``CheckReport``; a check
-may raise ``M365MailError``, which the runner in ``core.diagnostics`` turns into a failure with the error's hint.
-``plan`` lists them in order with the checks each one needs to have passed; the TLS handshake itself lives in
-``core.tls_inspection``.
+Each check takes the settings, the ``DoctorOptions`` and a ``DnsLookup`` and returns a ``CheckReport`` (both in
+``report``); a check may raise ``M365MailError``, which the runner in ``diagnosis`` turns into a failure with the
+error's hint. ``plan`` lists them in order with the checks each one needs to have passed; the TLS handshake itself
+lives in ``tls_inspection``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import ipaddress
 import math
 import socket
 import ssl
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,73 +23,20 @@ from airflow_provider_m365mail.core.doctor.dns import (
     MICROSOFT_MX_SUFFIX,
     MICROSOFT_SPF_INCLUDE,
     DnsLookup,
-    Nameserver,
 )
+from airflow_provider_m365mail.core.doctor.report import CheckReport, DoctorOptions, Status, doctor_docs, error_report
 from airflow_provider_m365mail.core.doctor.tls_inspection import certificate_summary, tls_handshake
-from airflow_provider_m365mail.core.errors import M365MailError
-from airflow_provider_m365mail.core.errors.troubleshooting import anchor_for
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security, SmtpMode, TransportKind
-from airflow_provider_m365mail.core.settings.hosts import is_ip_literal, is_loopback, redact_url
+from airflow_provider_m365mail.core.settings.hosts import is_ip_literal, is_loopback, shown_proxy
 from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 
 EXPIRY_WARNING_DAYS = 14
-DOCTOR_PAGE = "doctor.md"
-# check -> its section in docs/doctor.md (MX and SPF share one)
-DOCTOR_ANCHORS = {
-    "settings": "settings",
-    "dns": "dns",
-    "mx": "mx-and-spf",
-    "spf": "mx-and-spf",
-    "tcp": "tcp",
-    "tls": "tls",
-    "token": "token",
-    "server": "server",
-    "send_as": "send-as",
+
+SERVER_TITLES = {
+    TransportKind.SMTP: "SMTP EHLO / AUTH",
+    TransportKind.GRAPH: "Graph sendMail access",
+    TransportKind.EWS: "EWS sign-in (GetFolder)",
 }
-
-
-def doctor_docs(check: str) -> str:
-    """Return ``doctor.md#<section>``, where the documentation explains ``check`` and its failures."""
-    return f"{DOCTOR_PAGE}#{DOCTOR_ANCHORS[check]}"
-
-
-class Status(str, Enum):
-    """How one check ended."""
-
-    PASS = "pass"
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """One check's outcome: what was found, and for a warning or failure the one-line fix."""
-
-    name: str
-    title: str
-    status: Status
-    detail: str
-    fix: str | None = None
-    code: str | None = None
-    docs: str | None = None  # page#anchor in the documentation
-
-    def as_json(self) -> dict[str, Any]:
-        """Return the check as plain JSON data (the ``checks`` items of ``m365mail doctor --json``)."""
-        return {**dataclasses.asdict(self), "status": self.status.value}
-
-
-@dataclass(frozen=True)
-class DoctorOptions:
-    """What to check beyond the defaults, and how."""
-
-    nameserver: Nameserver | None = None  # DNS server for every lookup; None: the system's
-    send_as: str | None = None  # probe whether the connection may send as this address
-    probe_mode: str | None = None  # core.probe.ProbeMode value; None: envelope over SMTP, a message over Graph
-    probe_recipient: str | None = None
-    sending_ip: str | None = None  # the public IP mail leaves from, for the SPF check
-    network_checks: bool = True  # separate TCP and TLS checks (the sign-in check covers them too)
-    mail_dns: bool = True  # MX and SPF checks for direct send and relay
 
 
 def describe_connection(settings: MailSettings) -> dict[str, Any]:
@@ -107,7 +52,7 @@ def describe_connection(settings: MailSettings) -> dict[str, Any]:
         "login": settings.username,
         "cloud": settings.cloud.value,
         "from_email": settings.from_email,
-        "proxy": redact_url(proxy) if (proxy := proxy_for(settings, host)) else None,
+        "proxy": shown_proxy(proxy) if (proxy := proxy_for(settings, host)) else None,
     }
 
 
@@ -157,16 +102,6 @@ def needs_tls(settings: MailSettings) -> bool:
 def uses_oauth(settings: MailSettings) -> bool:
     """Tell whether the connection signs in with an Entra token."""
     return settings.auth_type in (AuthType.OAUTH2_APP, AuthType.OAUTH2_DELEGATED)
-
-
-def error_report(name: str, title: str, exc: M365MailError) -> CheckReport:
-    """Turn a provider error into a failed check carrying its code, hint and documentation anchor.
-
-    The anchor is the error's troubleshooting entry when the reply is catalogued, else the check's section.
-    """
-    code = exc.enhanced_status or exc.code
-    docs = anchor_for(exc) or doctor_docs(name)
-    return CheckReport(name, title, Status.FAIL, exc.message, fix=exc.hint, code=code, docs=docs)
 
 
 # -- the checks, in order ------------------------------------------------------------------------------------
@@ -354,7 +289,9 @@ async def token(settings: MailSettings, options: DoctorOptions, lookup: DnsLooku
     title = TITLES["token"]
     if not uses_oauth(settings):
         return CheckReport("token", title, Status.SKIP, f"auth_type {settings.auth_type.value} uses no token")
-    scope = settings.graph_scope if settings.transport is TransportKind.GRAPH else xoauth2_scope(settings)
+    scope = {TransportKind.GRAPH: settings.graph_scope, TransportKind.EWS: settings.ews_scope}.get(
+        settings.transport
+    ) or xoauth2_scope(settings)
     got = await TokenSource(settings).get_token(scope)
     return CheckReport("token", title, Status.PASS, f"token for {scope} from {settings.authority_host} (expires in "
                        f"{got.expires_in():.0f} s){through_proxy(proxy_for(settings, settings.authority_host))}")
@@ -364,7 +301,7 @@ async def server(settings: MailSettings, options: DoctorOptions, lookup: DnsLook
     """Sign in over SMTP (EHLO, STARTTLS, AUTH, NOOP) or call Graph, sending nothing (the transport's check)."""
     from airflow_provider_m365mail.core.transports import make_transport
 
-    title = "Graph sendMail access" if settings.transport is TransportKind.GRAPH else "SMTP EHLO / AUTH"
+    title = SERVER_TITLES[settings.transport]
     result = await make_transport(settings).check()
     if result.error is not None:
         return error_report("server", title, result.error)
@@ -372,7 +309,7 @@ async def server(settings: MailSettings, options: DoctorOptions, lookup: DnsLook
         return CheckReport("server", title, Status.FAIL, "; ".join(result.steps) or "the check did not complete",
                            docs=doctor_docs("server"))
     steps = [s for s in result.steps if not s.startswith(("got an access token", "QUIT"))]
-    if settings.transport is TransportKind.GRAPH and (proxy := proxy_for(settings, server_endpoint(settings)[0])):
+    if settings.transport is not TransportKind.SMTP and (proxy := proxy_for(settings, server_endpoint(settings)[0])):
         steps.append(through_proxy(proxy).strip())  # SMTP's steps name their proxy already
     return CheckReport("server", title, Status.PASS, "; ".join(steps))
 
@@ -384,7 +321,7 @@ async def send_as(settings: MailSettings, options: DoctorOptions, lookup: DnsLoo
 
     title = send_as_title(options)
     identity = resolve_identity(settings, from_email=options.send_as)
-    mode = options.probe_mode or ("auto" if settings.transport is TransportKind.GRAPH else "envelope")
+    mode = options.probe_mode or ("envelope" if settings.transport is TransportKind.SMTP else "auto")
     outcome = await probe_send_as(settings, identity, mode=ProbeMode(mode), recipient=options.probe_recipient)
     if outcome.error is not None and outcome.verdict is not ProbeVerdict.LIVE:
         report = error_report("send_as", title, outcome.error)

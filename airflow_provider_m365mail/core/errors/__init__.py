@@ -1,8 +1,10 @@
 """Errors: the exception tree, the catalogue of known server replies, and the classifiers between them.
 
 ``hierarchy`` holds the exceptions, ``catalogue`` what each known reply from Exchange Online, Microsoft Graph,
-Microsoft Entra ID and proxies means and how to fix it, ``classify`` turns replies into exceptions, and
-``troubleshooting`` names each entry's section of the troubleshooting page. Imports nothing else from the core.
+Microsoft Entra ID, Exchange Server and proxies means and how to fix it, ``classify`` turns replies into exceptions,
+and ``troubleshooting`` names each entry's section of the troubleshooting page; ``foreign`` holds what the
+per-library translators of foreign exceptions (aiosmtplib, httpx, requests and MSAL) share. Imports nothing else
+from the core.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from airflow_provider_m365mail.core.errors.classify import (
     MSAL_ERROR_CACHE_S,
     SMTP_STAGES,
     classify_aadsts,
+    classify_ews_fault,
     classify_graph_error,
     classify_partial_refusal,
     classify_proxy_failure,
@@ -57,6 +60,7 @@ __all__ = [
     "TransientSendError",
     "ValidationError",
     "classify_aadsts",
+    "classify_ews_fault",
     "classify_graph_error",
     "classify_partial_refusal",
     "classify_proxy_failure",

@@ -12,7 +12,7 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
-from airflow_provider_m365mail.core.settings.clouds import Cloud
+from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
 
 # SMTP AUTH (client submission) hosts per cloud, including the Exchange endpoint-list spellings.
 SUBMISSION_HOSTS: dict[str, Cloud] = {
@@ -58,6 +58,13 @@ def is_mx_host(host: str) -> bool:
 def submission_cloud(host: str) -> Cloud | None:
     """Return the cloud whose SMTP AUTH endpoint ``host`` is, or None for other hosts."""
     return SUBMISSION_HOSTS.get(host.lower().rstrip("."))
+
+
+def is_microsoft_host(host: str) -> bool:
+    """Tell whether ``host`` is Microsoft 365's own (SMTP AUTH, tenant MX or Graph, in any cloud)."""
+    name = host.lower().rstrip(".")
+    graph_hosts = {graph_host_port(cloud.graph_endpoint)[0] for cloud in CLOUDS.values()}
+    return submission_cloud(name) is not None or is_mx_host(name) or name in graph_hosts
 
 
 def check_host(value: str, *, field: str) -> str:
@@ -117,20 +124,22 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 def check_proxy(value: str, *, field: str = "extra.proxy") -> str:
-    """Return a proxy URL (http, https, socks5 or socks5h, with its port), or ``env``; errors never repeat its
-    password."""
+    """Return a proxy URL (http, https, socks5 or socks5h, with its port), or ``env``; errors show it without
+    credentials, or not at all."""
     text = value.strip()
     if text.lower() == PROXY_FROM_ENVIRONMENT:
         return PROXY_FROM_ENVIRONMENT
-    parts = urlsplit(text)
     try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname or port is None:
+        parts = urlsplit(text)
+        valid = parts.scheme.lower() in PROXY_SCHEMES and bool(parts.hostname) and parts.port is not None
+    except ValueError:  # a port out of range or not a number, a broken [IPv6] host
+        valid = False
+    if not valid:
+        shown = without_credentials(text)
         raise ConfigurationError(
             field,
-            f"{redact_url(text)!r} is not a proxy URL with a port",
+            f"{shown!r} is not a proxy URL with a port" if shown else "the value is not a proxy URL with a port (not "
+            "repeated: it may hold credentials)",
             hint="e.g. http://proxy.example.com:3128 or socks5h://user:password@proxy.example.com:1080 "
             "(http, https, socks5, socks5h), or env to follow HTTPS_PROXY / ALL_PROXY / NO_PROXY",
         )
@@ -148,16 +157,32 @@ def check_smtp_proxy(url: str, *, field: str = "extra.proxy") -> str:
     return url
 
 
-def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit((parts.scheme, f"{user}:***@{netloc[2]}", parts.path, parts.query, parts.fragment))
+def shown_proxy(url: str) -> str:
+    """Return a checked proxy URL as messages and the doctor show it: ``scheme://host:port``, never its user or
+    password."""
+    return without_credentials(url) or "the proxy"
+
+
+def without_credentials(url: str) -> str | None:
+    """Return ``scheme://host[:port]/path`` of a URL without its user and password, or None when it cannot be
+    told apart from them (no ``scheme://``, an unparsable host): then nothing of it is safe to show."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    location = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
+    if not host:
+        return f"{scheme}://" if location == "" else None
+    return urlunsplit((parts.scheme, location, parts.path, "", ""))
 
 
 def url_password(url: str) -> str | None:
     """Return the password embedded in a URL, if any."""
-    return urlsplit(url).password
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None

@@ -17,7 +17,7 @@ import socket
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from airflow_provider_m365mail.core.errors import M365MailError, classify_proxy_failure
-from airflow_provider_m365mail.core.settings.hosts import check_smtp_proxy, redact_url
+from airflow_provider_m365mail.core.settings.hosts import check_smtp_proxy, shown_proxy
 
 _SOCKS_AUTH_REFUSALS = ("authentication failure", "no acceptable authentication")
 _MAX_ANSWER_BYTES = 16384
@@ -36,7 +36,7 @@ async def open_tunnel(proxy: str, host: str, port: int, *, timeout: float) -> so
     parts = urlsplit(proxy)
     scheme = parts.scheme.lower()
     check_smtp_proxy(proxy, field="the proxy HTTPS_PROXY / ALL_PROXY names (proxy: env)")
-    shown, target = redact_url(proxy), f"{host}:{port}"
+    shown, target = shown_proxy(proxy), f"{host}:{port}"
     if scheme == "http":
         return await _http_tunnel(parts, host, port, timeout=timeout, shown=shown)
     from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType

@@ -159,3 +159,4 @@ async def test_graph_through_an_unreachable_proxy_names_the_proxy(m365_sandbox: 
         await GraphTransport(settings).send(message, resolve_identity(settings))
     assert caught.value.code == "unreachable"
     assert "graph-px" not in str(caught.value)
+

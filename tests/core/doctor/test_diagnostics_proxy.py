@@ -7,7 +7,7 @@ import json
 
 import pytest
 from connection_settings import settings_for
-from proxy_servers import PROXY_PASSWORD, ProxyServer
+from proxy_servers import PROXY_PASSWORD, PROXY_USER, ProxyServer
 
 from airflow_provider_m365mail.core.doctor.diagnosis import Diagnosis, DoctorOptions, Status, diagnose
 from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -24,7 +24,7 @@ async def test_each_network_check_names_the_proxy_it_went_through(
     m365_sandbox: Sandbox, http_proxy: ProxyServer, name: str
 ) -> None:
     diagnosis = await doctor(m365_sandbox, name, http_proxy.url())
-    shown = f"through proxy http://airflow-proxy:***@127.0.0.1:{http_proxy.port}"
+    shown = f"through proxy http://127.0.0.1:{http_proxy.port}"  # the URL without its user and password
     checks = {c.name: c for c in diagnosis.checks}
     assert diagnosis.ok, [c for c in diagnosis.checks if c.status is Status.FAIL]
     for check in ("tcp", "tls", "server"):
@@ -32,7 +32,7 @@ async def test_each_network_check_names_the_proxy_it_went_through(
     if name != "smtp_ssl":
         assert shown in checks["token"].detail
     assert diagnosis.connection["proxy"] == shown.removeprefix("through proxy ")
-    assert PROXY_PASSWORD not in json.dumps(diagnosis.as_json())
+    assert PROXY_PASSWORD not in json.dumps(diagnosis.as_json()) and PROXY_USER not in json.dumps(diagnosis.as_json())
 
 
 async def test_a_refused_proxy_login_points_at_its_troubleshooting_entry(
@@ -44,3 +44,4 @@ async def test_a_refused_proxy_login_points_at_its_troubleshooting_entry(
     assert tcp.code == "407"
     assert tcp.docs == "troubleshooting.md#proxy-407"
     assert "bad-px-pw" not in json.dumps(diagnosis.as_json())
+

@@ -1,4 +1,5 @@
-"""The error tree, its string form, pickling, and the classification of Exchange, Graph, Entra and proxy replies."""
+"""The error tree, its string form, pickling, and the classification of Exchange, Graph, Entra, EWS and proxy
+replies."""
 
 from __future__ import annotations
 
