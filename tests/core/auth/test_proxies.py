@@ -1,5 +1,5 @@
 """Which proxy each connection takes (the connection's, the environment's with ``proxy: env``, or none), and the
-token endpoint and Graph going through real proxies (tinyproxy, Dante) with their failures explained."""
+token endpoint, Graph and EWS going through real proxies (tinyproxy, Dante) with their failures explained."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from airflow_provider_m365mail.core.errors import AuthenticationError, Configura
 from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 from airflow_provider_m365mail.core.settings.hosts import check_proxy
+from airflow_provider_m365mail.core.transports.ews.transport import EwsTransport
 from airflow_provider_m365mail.core.transports.graph.transport import GraphTransport
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
@@ -160,3 +161,44 @@ async def test_graph_through_an_unreachable_proxy_names_the_proxy(m365_sandbox: 
     assert caught.value.code == "unreachable"
     assert "graph-px" not in str(caught.value)
 
+
+# -- EWS on Exchange Server (httpx) ----------------------------------------------------------------------------
+
+
+async def test_ews_sends_through_the_connections_proxy(m365_sandbox: Sandbox, http_proxy: ProxyServer) -> None:
+    settings = settings_for(m365_sandbox, "ews", proxy=http_proxy.url())
+    mark = http_proxy.mark()
+    message = OutgoingMessage.create(to="bob@contoso.com", subject="EWS via proxy", text="Tunnelled.")
+    await EwsTransport(settings).send(message, resolve_identity(settings))
+    (stored,) = m365_sandbox.messages()
+    assert stored.transport == "ews"
+    assert http_proxy.tunnels(mark, http_port(m365_sandbox)) >= 1
+
+
+@pytest.mark.parametrize(("no_proxy", "tunnelled"), [("", True), ("localhost,127.0.0.1", False)])
+async def test_proxy_env_takes_ews_through_https_proxy_unless_no_proxy_names_the_host(
+    m365_sandbox: Sandbox, open_http_proxy: ProxyServer, monkeypatch: pytest.MonkeyPatch, no_proxy: str,
+    tunnelled: bool,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", open_http_proxy.url())
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    monkeypatch.delenv("no_proxy", raising=False)
+    settings = settings_for(m365_sandbox, "ews", proxy="env")
+    mark = open_http_proxy.mark()
+    message = OutgoingMessage.create(to="bob@contoso.com", subject="EWS via env", text="Tunnelled or not.")
+    await EwsTransport(settings).send(message, resolve_identity(settings))
+    assert len(m365_sandbox.messages()) == 1
+    assert (open_http_proxy.tunnels(mark, http_port(m365_sandbox)) >= 1) is tunnelled
+
+
+async def test_a_wrong_proxy_password_for_ews_is_a_407_naming_the_proxy(
+    m365_sandbox: Sandbox, http_proxy: ProxyServer
+) -> None:
+    settings = settings_for(m365_sandbox, "ews", proxy=http_proxy.url(password="wrong-ews-px"))
+    message = OutgoingMessage.create(to="bob@contoso.com", subject="Refused", text="x")
+    with pytest.raises(AuthenticationError) as caught:
+        await EwsTransport(settings).send(message, resolve_identity(settings))
+    assert caught.value.code == "407"
+    assert f"the proxy http://127.0.0.1:{http_proxy.port} did not open a tunnel to EWS" in str(caught.value)
+    assert "wrong-ews-px" not in str(caught.value)
+    assert m365_sandbox.messages() == []
