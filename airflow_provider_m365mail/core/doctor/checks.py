@@ -219,12 +219,24 @@ async def spf(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup)
     return CheckReport("spf", title, Status.PASS, f"{domain}: {verdict.record}{note}")
 
 
+def _untunnelled(name: str, proxy: str | None) -> CheckReport | None:
+    """Skip a check the doctor cannot run through an ``https://`` proxy (TLS to the proxy itself, which only the
+    HTTP clients speak); the token and sign-in checks go through it as a send would."""
+    if proxy is None or not proxy.lower().startswith("https://"):
+        return None
+    return CheckReport(name, TITLES[name], Status.SKIP,
+                       f"not checked{through_proxy(proxy)}: the token and sign-in checks go through it")
+
+
 async def tcp(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
     """Open a TCP connection to the server's port."""
     title = TITLES["tcp"]
     host, port = server_endpoint(settings)
     docs = doctor_docs("tcp")
-    if proxy := proxy_for(settings, host):  # the tunnel's failures are the proxy's, explained by its error
+    proxy = proxy_for(settings, host)
+    if (skipped := _untunnelled("tcp", proxy)) is not None:
+        return skipped
+    if proxy:  # the tunnel's failures are the proxy's, explained by its error
         (await open_tunnel(proxy, host, port, timeout=settings.timeout)).close()
         return CheckReport("tcp", title, Status.PASS, f"connected to {host}:{port}{through_proxy(proxy)}")
     try:
@@ -255,6 +267,8 @@ async def tls(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup)
     host, port = server_endpoint(settings)
     starttls = settings.transport is TransportKind.SMTP and settings.security is Security.STARTTLS
     proxy = proxy_for(settings, host)
+    if (skipped := _untunnelled("tls", proxy)) is not None:
+        return skipped
     tunnel = await open_tunnel(proxy, host, port, timeout=settings.timeout) if proxy else None
     handshake = tls_handshake(host, port, make_ssl_context(settings), starttls=starttls, sock=tunnel)
     try:

@@ -45,3 +45,16 @@ async def test_a_refused_proxy_login_points_at_its_troubleshooting_entry(
     assert tcp.docs == "troubleshooting.md#proxy-407"
     assert "bad-px-pw" not in json.dumps(diagnosis.as_json())
 
+
+@pytest.mark.parametrize("name", ["graph", "ews"])
+async def test_an_https_proxy_skips_the_tunnel_checks_and_the_sign_in_goes_through_it(
+    m365_sandbox: Sandbox, free_port: int, name: str
+) -> None:
+    diagnosis = await doctor(m365_sandbox, name, f"https://u:https-px@127.0.0.1:{free_port}")
+    checks = {c.name: c for c in diagnosis.checks}
+    for check in ("tcp", "tls"):  # no tunnel of the doctor's own: TLS to the proxy is the HTTP clients' job
+        assert checks[check].status is Status.SKIP, checks[check]
+        assert f"through proxy https://127.0.0.1:{free_port}" in checks[check].detail
+    last = "server" if name == "ews" else "token"  # nothing listens there: the first request through it fails
+    assert checks[last].status is Status.FAIL and checks[last].code == "unreachable", checks[last]
+    assert "https-px" not in json.dumps(diagnosis.as_json())
