@@ -192,7 +192,12 @@ class ExchangeSession:
         if fault is None:
             return None
         if fault.kind == "timeout":
-            await asyncio.sleep(fault.wait_s())
+            # Counted while held, so a test can tell that a client gave up before the server answered.
+            self.state.smtp_replies_held += 1
+            try:
+                await asyncio.sleep(fault.wait_s())
+            finally:
+                self.state.smtp_replies_held -= 1
             return replies.TIMED_OUT
         return replies.fault_reply(fault.code, fault.message)
 

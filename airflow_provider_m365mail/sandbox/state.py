@@ -101,6 +101,8 @@ class SandboxState:
     configured_tenant: TenantConfig = field(init=False)
     stats: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
+    # SMTP replies a "timeout" fault holds back right now: a gauge, so a reset never makes it lie
+    smtp_replies_held: int = 0
     _grants: dict[tuple[str, str, Right], _ActiveGrant] = field(default_factory=dict)
     _scope_additions: dict[tuple[str, str], _ScopeAddition] = field(default_factory=dict)
     _send_as_refusals: Counter[tuple[SendAsChannel, str]] = field(default_factory=Counter)

@@ -98,7 +98,9 @@ class Mailer:
         rates: RateFor = sending_rate,
     ) -> None:
         self._settings = settings
-        self._transport = transport or make_transport(settings, failover_cool_down_s=failover_cool_down_s)
+        self._transport = transport or make_transport(
+            settings, failover_cool_down_s=failover_cool_down_s, clock=clock
+        )
         self._check_sent_items = check_sent_items
         self._rate_window_s = rate_window_s
         self._ledger = ledger

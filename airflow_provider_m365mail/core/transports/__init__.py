@@ -9,6 +9,7 @@ doctor or the delivery policy.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 
 from airflow_provider_m365mail.core.settings import MailSettings, TransportKind
@@ -34,14 +35,16 @@ def make_transport(
     *,
     transcript: Transcript | None = None,
     failover_cool_down_s: float = DEFAULT_COOL_DOWN_S,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Transport:
     """Return a new transport for ``settings.transport``, failing over to ``alternate_host`` when one is set.
 
-    ``transcript`` receives every protocol line of transports that have one (SMTP), credentials redacted.
+    ``transcript`` receives every protocol line of transports that have one (SMTP), credentials redacted;
+    ``clock`` times the fail-over's cool-down.
     """
     factory = TRANSPORTS[settings.transport]
     if settings.alternate_host:
         return FailoverTransport(
-            settings, lambda s: factory(s, transcript), cool_down_s=failover_cool_down_s
+            settings, lambda s: factory(s, transcript), cool_down_s=failover_cool_down_s, clock=clock
         )
     return factory(settings, transcript)
