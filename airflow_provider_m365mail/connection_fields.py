@@ -262,8 +262,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
     ConnField(
         "proxy",
         "Proxy",
-        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph; it may hold credentials "
-        "(http://user:password@host:port), so it is kept like a password.",
+        "Proxy for SMTP, the Microsoft Entra token endpoint, Microsoft Graph and EWS: an http://, socks5:// or "
+        "socks5h:// URL with its port (credentials as user:password@, so it is kept like a password), or env to "
+        "follow HTTPS_PROXY / ALL_PROXY / NO_PROXY. Left empty, the environment's proxy variables are ignored.",
         format="password",
         placeholder="http://proxy.contoso.com:3128",
     ),

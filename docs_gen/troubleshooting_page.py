@@ -32,6 +32,12 @@ _SECTIONS = {
         "Microsoft Entra ID sign-in errors (AADSTS)",
         "Errors of the token request (`/oauth2/v2.0/token`) MSAL makes before SMTP XOAUTH2 or Graph.",
     ),
+    ReplySource.PROXY: (
+        "Proxy failures",
+        "Failures to open a tunnel through the connection's proxy (`extra.proxy`, or the environment's with "
+        "`proxy: env`): HTTP CONNECT statuses and SOCKS5 replies, for SMTP, the token endpoint and Graph alike. "
+        "See [Send through a proxy](howto/proxy.md).",
+    ),
 }
 
 

@@ -26,8 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_m365mail.core.auth.proxies import proxy_for, socks_support_missing
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
-from airflow_provider_m365mail.core.auth.token_errors import is_token_request_error, translate_token_error
+from airflow_provider_m365mail.core.auth.token_errors import (
+    is_token_request_error,
+    proxy_refusal,
+    translate_token_error,
+)
 from airflow_provider_m365mail.core.errors import (
     MSAL_ERROR_CACHE_S,
     AuthenticationError,
@@ -150,9 +155,13 @@ class TokenSource:
         except M365MailError:
             raise
         except Exception as exc:
-            if is_token_request_error(exc):
-                raise translate_token_error(exc, self._settings.authority) from exc
-            raise
+            if not is_token_request_error(exc):
+                raise
+            proxy = proxy_for(self._settings, _authority_name(self._settings))
+            refusal = proxy_refusal(exc, proxy, self._settings.authority_host) if proxy else None
+            if refusal is not None:
+                raise refusal from None  # the client library's own text may repeat the proxy URL
+            raise translate_token_error(exc, self._settings.authority) from exc
 
     def _acquire_with(self, app: ConfidentialClientApplication, scopes: list[str]) -> Mapping[str, Any]:
         s = self._settings
@@ -180,17 +189,18 @@ def application_for(settings: MailSettings) -> ConfidentialClientApplication:
     Building fetches the tenant's OpenID configuration, so the identity provider must be reachable.
     """
     credential, fingerprint = _credential(settings)
+    proxy = proxy_for(settings, _authority_name(settings))
     key: _AppKey = (
         settings.authority,
         settings.client_id or "",
         fingerprint,
         settings.ca_bundle or "",
-        settings.proxy.reveal() if settings.proxy else "",
+        proxy or "",
     )
     with _apps_lock:
         app = _apps.get(key)
         if app is None:
-            app = _build_application(settings, credential)
+            app = _build_application(settings, credential, proxy)
             _apps[key] = app
         return app
 
@@ -259,6 +269,11 @@ def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
     )
 
 
+def _authority_name(settings: MailSettings) -> str:
+    """Return the identity provider's host name (``authority_host`` may carry a port)."""
+    return settings.authority_host.rpartition(":")[0] if ":" in settings.authority_host else settings.authority_host
+
+
 def _note_retry_after(authority: str, response: requests.Response, *args: Any, **kwargs: Any) -> None:
     """Remember the Retry-After of a throttled or failing token endpoint (MSAL serves its cached error until then)."""
     if response.status_code != 429 and response.status_code < 500:
@@ -269,7 +284,9 @@ def _note_retry_after(authority: str, response: requests.Response, *args: Any, *
             _quiet_until[authority] = time.monotonic() + min(float(value), 3600.0)
 
 
-def _build_application(settings: MailSettings, credential: str | dict[str, str]) -> ConfidentialClientApplication:
+def _build_application(
+    settings: MailSettings, credential: str | dict[str, str], proxy: str | None
+) -> ConfidentialClientApplication:
     import msal
     import requests
 
@@ -278,8 +295,10 @@ def _build_application(settings: MailSettings, credential: str | dict[str, str])
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE and friends would override verify=
     session.verify = settings.ca_bundle or True
-    if settings.proxy:
-        session.proxies = {"http": settings.proxy.reveal(), "https": settings.proxy.reveal()}
+    if proxy:
+        if proxy.lower().startswith("socks"):
+            _require_socks_support()
+        session.proxies = {"http": proxy, "https": proxy}
     session.request = functools.partial(session.request, timeout=settings.timeout)  # type: ignore[method-assign]
     session.hooks["response"].append(functools.partial(_note_retry_after, settings.authority))
 
@@ -302,3 +321,11 @@ def _build_application(settings: MailSettings, credential: str | dict[str, str])
     if not microsoft:
         skip_user_realm_discovery(app)
     return app
+
+
+def _require_socks_support() -> None:
+    """Refuse a SOCKS proxy for the token endpoint up front when requests lacks PySocks (it fails only later)."""
+    try:
+        import socks  # type: ignore[import-untyped]  # noqa: F401 - PySocks, requests' SOCKS support
+    except ImportError:
+        raise socks_support_missing("the token endpoint") from None

@@ -1,4 +1,4 @@
-"""The replies Exchange Online, Microsoft Graph, Entra ID and Exchange Server (EWS) give, what they mean, and fixes.
+"""The replies Exchange Online, Microsoft Graph, Entra ID, Exchange Server (EWS) and proxies give, and their fixes.
 
 Pure data: ``core.errors`` matches replies against it and ``docs/troubleshooting.md`` is generated from it.
 Within a source the first matching entry wins, so specific entries come before general ones.
@@ -23,6 +23,7 @@ from airflow_provider_m365mail.core.errors.known_reply import (
     graph_reply,
     smtp_reply,
 )
+from airflow_provider_m365mail.core.errors.proxy_replies import PROXY_REPLIES
 
 __all__ = ["KNOWN_REPLIES", "KnownReply", "ReplySource"]
 
@@ -293,4 +294,4 @@ _ENTRA_REPLIES = (
            "The requested scope is invalid", "Check extra.cloud and the auth_type (app-only uses /.default)"),
 )
 
-KNOWN_REPLIES: tuple[KnownReply, ...] = _SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES + EWS_REPLIES
+KNOWN_REPLIES: tuple[KnownReply, ...] = _SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES + EWS_REPLIES + PROXY_REPLIES

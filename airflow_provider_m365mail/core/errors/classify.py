@@ -17,6 +17,7 @@ from airflow_provider_m365mail.core.errors.hierarchy import (
     RecipientsPartlyRefusedError,
     RecipientsRefusedError,
     SendAsDeniedError,
+    ServerUnreachableError,
     ThrottledError,
     TransientSendError,
 )
@@ -42,11 +43,19 @@ _CLASSES: dict[str, type[M365MailError]] = {
         AuthenticationError,
         SendAsDeniedError,
         RecipientsRefusedError,
+        ServerUnreachableError,
     )
 }
 
 _ENHANCED_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _AADSTS = re.compile(r"AADSTS(\d+)")
+# How the HTTP clients' SOCKS and CONNECT libraries (urllib3 + PySocks, httpcore + socksio) word a proxy's answer.
+_PROXY_STATUS = re.compile(r"(?:^|Tunnel connection failed: )([1-5]\d\d)\b", re.MULTILINE)
+_SOCKS_REPLY = re.compile(r"\b0x0([1-8])\b")
+_SOCKS_REPLY_NAMES = {"general socks server failure": 1, "connection not allowed by ruleset": 2,
+                      "network unreachable": 3, "host unreachable": 4, "connection refused": 5}
+_SOCKS_AUTH = re.compile(r"username/password|authentication (?:failed|failure|method)", re.IGNORECASE)
+_PROXY_DOWN = re.compile(r"Unable to connect to proxy|Error connecting to SOCKS5? proxy", re.IGNORECASE)
 
 
 def parse_enhanced_status(text: str) -> str | None:
@@ -239,3 +248,44 @@ def classify_aadsts(
     return _build(
         entry, fallback, f"Microsoft Entra ID refused the token request: {detail}", code=code, retry_after=retry_after
     )
+
+
+def proxy_failure_code(text: str) -> str | None:
+    """Return the ``classify_proxy_failure`` code an HTTP client's error text shows, or None if it shows none.
+
+    ``text`` is the error and its causes, one per line: "Tunnel connection failed: 407 ..." (urllib3), "407 Proxy
+    Authentication Required" (httpcore), "0x04: Host unreachable" (PySocks), "Proxy Server could not connect:
+    Host unreachable." (httpcore), "Invalid username/password", "Unable to connect to proxy".
+    """
+    if _SOCKS_AUTH.search(text):
+        return "socks-auth"
+    found = _SOCKS_REPLY.search(text)
+    if found:
+        return f"socks-0x0{found.group(1)}"
+    named = re.search(r"could not connect: ([\w ]+)\.", text)
+    if named and named.group(1).lower() in _SOCKS_REPLY_NAMES:
+        return f"socks-0x0{_SOCKS_REPLY_NAMES[named.group(1).lower()]}"
+    status = _PROXY_STATUS.search(text)
+    if status:
+        return status.group(1)
+    return "unreachable" if _PROXY_DOWN.search(text) else None
+
+
+def classify_proxy_failure(proxy: str, code: str, detail: str, *, target: str) -> M365MailError:
+    """Turn a proxy's failure to open a tunnel to ``target`` ("host:port") into an exception with its fix.
+
+    ``proxy`` is the proxy URL with its password already masked. ``code`` is "unreachable" (the proxy itself),
+    an HTTP status of the CONNECT ("407"), "socks-auth", or a SOCKS5 reply ("socks-0x04"). Unknown HTTP 5xx and
+    SOCKS replies are transient, other unknown statuses permanent.
+    """
+    if code == "401":  # tinyproxy answers a CONNECT without valid credentials so, instead of 407
+        code = "407"
+    entry = find_known_reply(ReplySource.PROXY, code=code)
+    fallback: type[M365MailError] = PermanentSendError
+    if code.startswith("socks-") or code.startswith("5"):
+        fallback = TransientSendError
+    if code == "unreachable":
+        text = f"the proxy {proxy} could not be reached to open a tunnel to {target}: {_shorten(detail)}"
+    else:
+        text = f"the proxy {proxy} did not open a tunnel to {target}: {_shorten(detail)}"
+    return _build(entry, fallback, text, code=code)

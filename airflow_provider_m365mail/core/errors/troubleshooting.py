@@ -25,7 +25,7 @@ def _slug(text: str) -> str:
 def _base_anchor(entry: KnownReply) -> str:
     if entry.source is ReplySource.GRAPH:
         key = entry.code or f"http-{entry.http_status}"
-    elif entry.source is ReplySource.ENTRA:
+    elif entry.source in (ReplySource.ENTRA, ReplySource.PROXY):
         key = entry.code or ""
     else:
         key = entry.enhanced_status or parse_enhanced_status(entry.example) or entry.code or ""
@@ -65,6 +65,8 @@ def _title(entry: KnownReply) -> str:
         code = " ".join(p for p in (reply_code, entry.enhanced_status or parse_enhanced_status(entry.example)) if p)
     elif entry.source is ReplySource.GRAPH:
         code = f"{entry.http_status} {entry.code}" if entry.code else f"HTTP {entry.http_status}"
+    elif entry.source is ReplySource.PROXY:
+        code = f"HTTP {entry.code}" if (entry.code or "").isdigit() else f"proxy {entry.code}"
     else:
         code = entry.code or ""
     return f"{code}: {entry.meaning}"

@@ -22,6 +22,7 @@ from airflow_provider_m365mail.core.settings.hosts import (
     check_graph_endpoint,
     check_host,
     check_proxy,
+    check_smtp_proxy,
     graph_host_port,
     is_ip_literal,
     is_mx_host,
@@ -67,6 +68,8 @@ def resolve_connection(
     }
     if extra.text("proxy"):
         values["proxy"] = check_proxy(extra.text("proxy") or "")
+        if transport is TransportKind.SMTP:
+            check_smtp_proxy(values["proxy"])
     if values["client_key_path"] and not values["client_certificate_path"]:
         raise ConfigurationError(
             "extra.client_key_path", "a client key needs its certificate", hint="set extra.client_certificate_path"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from airflow_provider_m365mail.core.auth.proxies import proxy_for, socks_support_missing
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.tokens import TokenSource
 from airflow_provider_m365mail.core.errors import ConfigurationError, M365MailError, classify_ews_fault
@@ -40,6 +41,7 @@ class EwsTransport(Session):
         self._settings = settings
         self._tokens = tokens if tokens is not None or not settings.uses_oauth else TokenSource(settings)
         self._client: httpx.AsyncClient | None = None
+        self._proxy: str | None = None
 
     async def close(self) -> None:
         """Close the HTTP connection, if one is open."""
@@ -91,7 +93,7 @@ class EwsTransport(Session):
         try:
             response = await self._http().post(self._settings.ews_url or "", content=body, headers=headers)
         except Exception as exc:
-            error = error_from_transport(exc, doing, service="EWS")
+            error = error_from_transport(exc, doing, service="EWS", proxy=self._proxy)
             if error is None:
                 raise
             raise error from exc
@@ -110,8 +112,12 @@ class EwsTransport(Session):
                 auth = ntlm_auth(s.username or "", password)
             elif s.auth_type is AuthType.BASIC:
                 auth = httpx.BasicAuth(s.username or "", password)
-            self._client = httpx.AsyncClient(
-                auth=auth, verify=make_ssl_context(s), proxy=s.proxy.reveal() if s.proxy else None,
-                timeout=httpx.Timeout(s.timeout), trust_env=False,
-            )
+            self._proxy = proxy_for(s, s.host)
+            try:
+                self._client = httpx.AsyncClient(
+                    auth=auth, verify=make_ssl_context(s), proxy=self._proxy, timeout=httpx.Timeout(s.timeout),
+                    trust_env=False,
+                )
+            except ImportError:  # socks5 proxies need httpx's optional socksio
+                raise socks_support_missing("EWS") from None
         return self._client

@@ -17,6 +17,7 @@ import ssl
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from airflow_provider_m365mail.core.auth.proxies import proxy_for, through_proxy
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.tokens import TokenSource
 from airflow_provider_m365mail.core.errors import (
@@ -29,6 +30,7 @@ from airflow_provider_m365mail.core.message.address_syntax import needs_smtputf8
 from airflow_provider_m365mail.core.message.outgoing import MIME_POLICY, build_mime
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
+from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_temporary, is_translatable, translate
 from airflow_provider_m365mail.core.transports.smtp.transcript import transcribing_client
 
@@ -203,10 +205,14 @@ class SmtpTransport(Session):
             assert self._tokens is not None
             token = await self._tokens.get_token(xoauth2_scope(s))
             note(f"got an access token for {xoauth2_scope(s)} (expires in {token.expires_in():.0f} s)")
+        proxy = proxy_for(s, s.host)
+        # Through a proxy the client gets the tunnel's socket; TLS still runs to (and verifies) s.host itself.
+        tunnel = await open_tunnel(proxy, s.host, s.port, timeout=s.timeout) if proxy else None
         client = transcribing_client()(
             self._transcript,
             hostname=s.host,
-            port=s.port,
+            port=None if tunnel else s.port,
+            sock=tunnel,
             use_tls=s.security is Security.SSL,
             start_tls=False,  # done below, so that a failure is told apart from an unreachable server
             tls_context=self._tls_context() if s.security is not Security.NONE else None,
@@ -217,7 +223,10 @@ class SmtpTransport(Session):
             response = await client.connect()
             self._transcript(f"S: {response.code} {response.message}")
             self._banner = response.message
-            note(f"connected to {s.host}:{s.port} ({s.security.value}): {response.code} {response.message}")
+            note(
+                f"connected to {s.host}:{s.port} ({s.security.value}){through_proxy(proxy)}: "
+                f"{response.code} {response.message}"
+            )
             if s.security is Security.STARTTLS:
                 stage = "starttls"
                 await client.ehlo()
@@ -243,6 +252,8 @@ class SmtpTransport(Session):
                 note(f"authenticated as {s.username} (XOAUTH2)")
         except BaseException as exc:
             client.close()
+            if tunnel is not None:
+                tunnel.close()
             if is_translatable(exc):
                 raise translate(exc, stage) from exc
             raise
