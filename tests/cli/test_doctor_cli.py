@@ -131,7 +131,7 @@ def test_the_table_shows_the_fix_and_the_troubleshooting_link(
     out = capsys.readouterr().out
     assert code == 1
     assert re.search(r"FAIL\s+│ OAuth2 token\s+│ \[AADSTS500011\] ", out)
-    assert "OAuth2 token: see docs/troubleshooting.md#entra-aadsts500011" in out
+    assert "OAuth2 token: run `m365mail explain AADSTS500011`" in out
     assert re.search(r"SKIP\s+│ Server sign-in\s+│ skipped: OAuth2 token did not pass", out)
     assert out.rstrip().endswith("FAILED: 4 passed, 0 warning(s), 1 failed, 3 skipped")
 

@@ -116,9 +116,9 @@ def find_entries(query: str) -> list[KnownReply]:
     for entry in KNOWN_REPLIES:
         if entry.source is ReplySource.SMTP:
             entry_status = entry.enhanced_status or parse_enhanced_status(entry.example)
-            if status and entry_status and status_matches(entry_status, status):
-                if reply_code is None or entry.example.startswith(reply_code):
-                    found.append(entry)
+            same_reply_code = reply_code is None or entry.example.startswith(reply_code)
+            if status and entry_status and status_matches(entry_status, status) and same_reply_code:
+                found.append(entry)
         elif entry.source is ReplySource.GRAPH:
             if (entry.code and entry.code.casefold() in words) or (
                 not words and reply_code is not None and str(entry.http_status) == reply_code
