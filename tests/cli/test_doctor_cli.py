@@ -289,3 +289,24 @@ def test_airflow_m365mail_commands_run_through_airflows_cli(m365_sandbox: Sandbo
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "Server reply: 250 " in sent.stdout
     assert [m.envelope_to for m in m365_sandbox.messages()] == [("bob@contoso.com",)]
+
+
+def test_a_send_as_grant_to_the_login_mailbox_fails_app_only_xoauth2_and_names_the_service_principal(
+    use_connection: UseConnection, capsys: pytest.CaptureFixture[str], m365_sandbox: Sandbox
+) -> None:
+    # Granted as the Send As how-to once said: to the mailbox. Basic passes; app-only XOAUTH2 needs the app's grant.
+    m365_sandbox.call(lambda: m365_sandbox.state.grant("airflow@contoso.com", "alerts@contoso.com", "send_as"))
+    use_connection("smtp_basic", "m365mail_basic", allowed_senders="*@contoso.com")
+    conn = use_connection("smtp_oauth2", "m365mail_app", allowed_senders="*@contoso.com")
+
+    _, basic, _ = run_json(capsys, "--conn-id", "m365mail_basic", "--send-as", "alerts@contoso.com")
+    code, app_only, _ = run_json(capsys, "--conn-id", "m365mail_app", "--send-as", "alerts@contoso.com")
+
+    assert the_check(basic, "send_as")["status"] == "pass"
+    assert code == 1
+    check = the_check(app_only, "send_as")
+    assert (check["status"], check["code"]) == ("fail", "5.7.60")
+    assert check["fix"].startswith(
+        "for app-only XOAUTH2 the trustee is the app's Exchange service principal, not airflow@contoso.com"
+    )
+    assert f"Get-ServicePrincipal -Identity {conn['extra']['client_id']}" in check["fix"]
