@@ -6,20 +6,28 @@ the sandbox during the test. Override ``m365_sandbox_tenant`` to emulate another
 ``@pytest.mark.sandbox(faults=[{"target": "smtp", "kind": "reply", "code": 421, "stage": "mail"}],
 tenant={"smtp_auth_enabled": False})`` to arm faults or change tenant settings before it runs.
 
-The sandbox modules are imported inside the fixtures, so loading this plugin costs nothing in test runs that do
-not use it.
+To test DAGs: ``m365_airflow_connections`` exports the sandbox's ready-made connections as ``AIRFLOW_CONN_*``
+variables for the test (``m365mail_default`` plus ``m365mail_<name>``), and ``m365_dag_test`` runs a DAG file with
+``airflow dags test`` in a throwaway Airflow (migrated once per session) against the sandbox.
+
+The sandbox modules are imported inside the fixtures, and Airflow is only ever run in a subprocess, so loading this
+plugin costs nothing in test runs that do not use it and needs no Airflow in those that use only the sandbox.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from .airflow_run import DagTestRun, ThrowawayAirflow
     from .config import TenantConfig
     from .server import Sandbox
+
+RunDag = Callable[..., "DagTestRun"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,3 +81,53 @@ def m365_sandbox(m365_sandbox_session: Sandbox, request: pytest.FixtureRequest) 
         sandbox.call(prepare)
     yield sandbox
     sandbox.raise_server_errors()
+
+
+@pytest.fixture
+def m365_airflow_connections(m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Export the sandbox's connections as ``AIRFLOW_CONN_M365MAIL_*`` for this test; return the variables set.
+
+    ``m365mail_default`` is the app-only OAuth2 SMTP connection; ``m365mail_smtp_basic``, ``m365mail_graph`` and
+    the others are the ready-made ones of ``settings.json``. Hooks and operators built in the test process read
+    them the way a worker does.
+    """
+    from .airflow_run import connection_variables
+
+    variables = connection_variables(m365_sandbox.settings)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return variables
+
+
+@pytest.fixture(scope="session")
+def m365_airflow(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayAirflow:
+    """Return a throwaway Airflow home with a migrated SQLite database, shared by the session's DAG runs."""
+    from .airflow_run import ThrowawayAirflow
+
+    airflow = ThrowawayAirflow(tmp_path_factory.mktemp("m365-airflow"))
+    airflow.migrate()
+    return airflow
+
+
+@pytest.fixture
+def m365_dag_test(m365_sandbox: Sandbox, m365_airflow: ThrowawayAirflow) -> RunDag:
+    """Return ``run(dag_file, dag_id, conf=None, connections=None) -> DagTestRun``: one ``airflow dags test``.
+
+    The DAG file's folder becomes the DAGs folder; the sandbox's connections are passed (``connections`` maps
+    more conn ids to Airflow JSON connections). Assert on ``m365_sandbox.messages()`` afterwards.
+    """
+    from .airflow_run import connection_variables
+
+    def run(
+        dag_file: str | Path,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        connections: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> DagTestRun:
+        import json
+
+        env = connection_variables(m365_sandbox.settings)
+        env.update({f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(c) for conn_id, c in (connections or {}).items()})
+        return m365_airflow.dags_test(Path(dag_file), dag_id, env=env, conf=conf)
+
+    return run
