@@ -144,13 +144,11 @@ class M365EmailNotifier(SenderOptions, BaseNotifier):
         SMTP provider's ``SmtpNotifier(template=...)``); an alternative to ``html_content``.
     :param cc: Copy recipients. (templated)
     :param bcc: Blind copy recipients. (templated)
-    :param from_email: Send as this mailbox (From); needs Send As in Exchange and the connection's
-        ``allowed_senders``. (templated)
-    :param on_behalf_of: Send on behalf of this mailbox (From = it, Sender = the authentication account); needs
-        Send on Behalf in Exchange and the connection's ``allowed_senders``. (templated)
-    :param reply_to: Reply-To address(es). (templated)
+    :param from_email: The mailbox the alert is sent as, as the operator's ``from_email``. (templated)
+    :param on_behalf_of: The mailbox the alert is sent on behalf of, as the operator's. (templated)
+    :param reply_to: Where replies go, e.g. the on-call list. (templated)
     :param headers: Extra headers, e.g. ``{"X-Alert-Team": "{{ params.team }}"}``. (templated)
-    :param importance: "low", "normal" or "high".
+    :param importance: "low", "normal" or "high" (Outlook marks "high" with a red exclamation mark).
     :param files: Paths of files to attach. (templated)
     :param conn_id: The ``m365mail`` connection (default: ``[email] email_conn_id`` when ``[email] email_backend``
         is this provider's, else ``m365mail_default``). (templated)
