@@ -60,9 +60,9 @@ def test_the_installed_command_explains_without_the_docs_folder(tmp_path: Path) 
 
 
 def test_the_documentation_url_printed_is_the_projects() -> None:
-    import tomllib
-
     from airflow_provider_m365mail.core.errors.troubleshooting import DOCS_URL
+
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11 reads TOML")
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["urls"]["Documentation"] == DOCS_URL
