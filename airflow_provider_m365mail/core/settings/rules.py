@@ -91,17 +91,12 @@ def _tenant_id(value: str | None) -> str | None:
 
 
 def _thumbprint(value: str | None) -> str | None:
-    """Accept the SHA-1 thumbprint as Entra or ``openssl x509 -fingerprint -sha1`` shows it; refuse a SHA-256 one.
-
-    MSAL sends the thumbprint as the assertion's SHA-1 ``x5t``: a SHA-256 value passes no check here and then fails
-    every sign-in with AADSTS700027, so it is refused now.
-    """
+    """Take the SHA-1 thumbprint as Entra or openssl shows it; refuse SHA-256 (MSAL would fail with AADSTS700027)."""
     if value is None:
         return None
     command = "openssl x509 -in cert.pem -noout -fingerprint -sha1"
-    algorithm, _, fingerprint = value.strip().rpartition("=")  # "sha1 Fingerprint=AB:CD:..." as openssl prints
-    digits = re.sub(r"[\s:]", "", fingerprint).upper()
-    named = algorithm.strip().casefold()
+    named, _, fingerprint = value.strip().casefold().rpartition("=")  # "sha1 Fingerprint=AB:CD:..." from openssl
+    digits, named = re.sub(r"[\s:]", "", fingerprint).upper(), named.strip()
     if re.fullmatch(r"[0-9A-F]{64}", digits) or named.startswith("sha256"):
         raise ConfigurationError(
             "extra.certificate_thumbprint",
