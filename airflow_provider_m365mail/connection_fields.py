@@ -80,8 +80,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "transport",
         "Transport",
         "smtp: Exchange Online SMTP (client submission, direct send or relay) or any SMTP server; "
-        "graph: Microsoft Graph sendMail (needs the Mail.Send permission).",
-        enum=("smtp", "graph"),
+        "graph: Microsoft Graph sendMail (needs the Mail.Send permission); ews: Exchange Web Services on an Exchange "
+        "Server on premises (not Exchange Online, where EWS is being switched off).",
+        enum=("smtp", "graph", "ews"),
         default="smtp",
     ),
     ConnField(
@@ -106,9 +107,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "basic: the mailbox password (SMTP AUTH basic authentication, which Exchange Online switches off by "
         "default at the end of 2026); oauth2_app: client credentials of an Entra app registration (application "
         "permission SMTP.SendAsApp or Mail.Send); oauth2_delegated: a user's refresh token (delegated SMTP.Send or "
-        "Mail.Send); none: direct send or relay. Empty: oauth2_app when a client ID is set, basic when a login and "
-        "password are set.",
-        enum=("basic", "oauth2_app", "oauth2_delegated", "none"),
+        "Mail.Send); ntlm: Windows integrated sign-in to Exchange Server (EWS only); none: direct send or relay. "
+        "Empty: oauth2_app when a client ID is set, else basic when a login and password are set (ntlm for EWS).",
+        enum=("basic", "oauth2_app", "oauth2_delegated", "ntlm", "none"),
     ),
     ConnField(
         "tenant_id",
@@ -137,9 +138,10 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         placeholder="/opt/airflow/secrets/m365mail.pem",
     ),
     ConnField(
-        "certificate_pem",
-        "Certificate (PEM)",
-        "The same private key and certificate as PEM text, for secrets backends that hold text rather than files.",
+        "certificate_private_key",
+        "Certificate and private key (PEM)",
+        "The same private key and certificate as PEM text, for secrets backends that hold text rather than files "
+        "(formerly certificate_pem, still read).",
         format="password",
     ),
     ConnField(
@@ -174,6 +176,21 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "Override of the Microsoft Graph root; default from the cloud, e.g. https://graph.microsoft.com.",
         format="url",
         placeholder="https://graph.microsoft.com",
+    ),
+    ConnField(
+        "ews_url",
+        "EWS URL",
+        "transport ews: the Exchange Server's EWS endpoint; default https://<host>/EWS/Exchange.asmx.",
+        format="url",
+        placeholder="https://mail.contoso.local/EWS/Exchange.asmx",
+    ),
+    ConnField(
+        "ews_impersonation",
+        "EWS impersonation",
+        "transport ews: act as the From mailbox through ExchangeImpersonation (the account needs the "
+        "ApplicationImpersonation role) instead of sending as it with a Send As grant.",
+        type="boolean",
+        default=False,
     ),
     ConnField(
         "ca_bundle",
@@ -232,18 +249,29 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         default=30,
         minimum=1,
     ),
-    ConnField("timeout", "Timeout (seconds)", "How long to wait for the server.", type="number", default=30.0),
+    ConnField("timeout", "Timeout (seconds)", "How long to wait for the server (above 0, at most 3600).",
+              type="number", default=30.0),
+    ConnField(
+        "retry_budget_s",
+        "Retry budget (seconds)",
+        "How long a message's transient failures (drops, 4xx replies, throttling, token endpoint errors) are "
+        "retried, server-requested waits included; what is still unsent is left for the task's next try.",
+        type="number",
+        default=300.0,
+    ),
     ConnField(
         "proxy",
         "Proxy",
-        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph.",
-        format="url",
+        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph; it may hold credentials "
+        "(http://user:password@host:port), so it is kept like a password.",
+        format="password",
         placeholder="http://proxy.contoso.com:3128",
     ),
     ConnField(
         "save_to_sent_items",
         "Save to Sent Items",
-        "Graph only: keep a copy in the sender's Sent Items folder (Graph's saveToSentItems).",
+        "Graph and EWS: keep a copy in the sender's Sent Items folder (Graph's saveToSentItems, EWS's "
+        "SendAndSaveCopy).",
         type="boolean",
         default=True,
     ),
@@ -286,26 +314,35 @@ def legacy_ui_field_behaviour() -> dict[str, Any]:
 
 
 def legacy_form_widgets() -> dict[str, Any]:
-    """Return what ``BaseHook.get_connection_form_widgets()`` returns on Airflow 3.0 and 3.1 (wtforms fields)."""
+    """Return what ``BaseHook.get_connection_form_widgets()`` returns on Airflow 3.0 and 3.1 (wtforms fields).
+
+    Those releases accept only ``StringField``, ``IntegerField``, ``PasswordField`` and ``BooleanField`` (any other
+    class drops the whole connection type from the UI), and their API server calls this with those classes and
+    ``wtforms.validators.any_of`` swapped for stand-ins that record a JSON schema for the React form: a choice is a
+    ``StringField`` with an ``any_of`` validator, which the form draws as a dropdown. Imported inside the function, as
+    the stand-ins replace module attributes.
+    """
     from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext
     from wtforms import BooleanField, IntegerField, PasswordField, StringField
-    from wtforms.validators import NumberRange, Optional
+    from wtforms.validators import NumberRange, Optional, any_of
 
     widgets: dict[str, Any] = {}
     for f in EXTRA_FIELDS:
         label = lazy_gettext(f.label)
-        description = f"{f.description} One of: {', '.join(f.enum)}." if f.enum else f.description
         if f.secret:
-            widgets[f.name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
+            widgets[f.name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=f.description)
         elif f.type == "boolean":
-            widgets[f.name] = BooleanField(label, default=f.default, description=description)
+            widgets[f.name] = BooleanField(label, default=f.default, description=f.description)
         elif f.type == "integer":
             validators = [Optional()] if f.minimum is None else [Optional(), NumberRange(min=f.minimum)]
             widgets[f.name] = IntegerField(
-                label, widget=BS3TextFieldWidget(), default=f.default, validators=validators, description=description
+                label, widget=BS3TextFieldWidget(), default=f.default, validators=validators, description=f.description
             )
-        else:  # strings, enums and numbers: Airflow 3.0/3.1 only draw these four field classes
+        else:  # strings, choices and numbers: a number has no field class of its own on these releases
+            validators = [Optional(), any_of(f.json_schema()["enum"])] if f.enum else [Optional()]
             default = None if f.default is None else str(f.default)
-            widgets[f.name] = StringField(label, widget=BS3TextFieldWidget(), default=default, description=description)
+            widgets[f.name] = StringField(
+                label, widget=BS3TextFieldWidget(), default=default, validators=validators, description=f.description
+            )
     return widgets

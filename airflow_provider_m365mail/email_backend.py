@@ -64,7 +64,7 @@ def send_email(  # noqa: PLR0917 - Airflow calls email backends with positional 
         resolve_identity(hook.get_settings(), from_email=sender)
         OutgoingMessage.create(
             to=_recipients(to), cc=_recipients(cc), bcc=_recipients(bcc), subject=subject, html=html_content,
-            attachments=list(files or []), headers=headers,
+            attachments=_files(files), headers=headers,
         )
         log.info("Dry run: %r checked, not sent", subject)
         return
@@ -74,7 +74,7 @@ def send_email(  # noqa: PLR0917 - Airflow calls email backends with positional 
         bcc=_recipients(bcc),
         subject=subject,
         html_content=html_content,
-        files=list(files or []),
+        files=_files(files),
         from_email=sender,
         headers=headers,
     )
@@ -96,6 +96,11 @@ def _hook(conn_id: str) -> M365MailHook:
             "email_conn_id", f"connection {conn_id!r} has type {connection.conn_type!r}, not {CONN_TYPE!r}", hint=fix
         )
     return hook
+
+
+def _files(value: str | Iterable[str] | None) -> list[str]:
+    """One path is one file, not a sequence of characters."""
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 def _recipients(value: str | Iterable[str] | None) -> str | list[str] | None:

@@ -23,6 +23,11 @@ _SECTIONS = {
         "Microsoft Graph errors",
         "`error.code` values (or HTTP statuses) of `POST /users/{id}/sendMail` and the draft / upload-session calls.",
     ),
+    ReplySource.EWS: (
+        "Exchange Server EWS errors",
+        "`ResponseCode` values of EWS `CreateItem` and `GetFolder` (transport `ews`, Exchange Server on premises), "
+        "and HTTP statuses of the EWS endpoint.",
+    ),
     ReplySource.ENTRA: (
         "Microsoft Entra ID sign-in errors (AADSTS)",
         "Errors of the token request (`/oauth2/v2.0/token`) MSAL makes before SMTP XOAUTH2 or Graph.",

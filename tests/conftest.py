@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from secret_scan import SecretScan
 
 if TYPE_CHECKING:
     from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -84,12 +85,20 @@ def _sandbox_secrets() -> set[str]:
     return {s for s in secrets if s}
 
 
+@pytest.fixture
+def secret_scan() -> SecretScan:
+    """Return this test's secret scan: what it records is checked with its log records."""
+    return SecretScan()
+
+
 @pytest.fixture(autouse=True)
-def _no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Fail a test whose log records show a sandbox password or client secret, an access token or XOAUTH2 string."""
+def _no_secret_in_logs(caplog: pytest.LogCaptureFixture, secret_scan: SecretScan) -> Iterator[None]:
+    """Fail a test whose log records, or the outputs it recorded, show a sandbox password or client secret, a
+    secret it registered, an access token or an XOAUTH2 string."""
     for name in CLIENT_LOGGERS:
         caplog.set_level(logging.DEBUG, logger=f"airflow_provider_m365mail.{name}")
     yield
-    text = "\n".join(record.getMessage() for record in caplog.get_records("call"))
-    leaked = sorted(s for s in _sandbox_secrets() if s in text) + TOKEN_PATTERN.findall(text)
-    assert not leaked, f"secrets reached the log: {[f'{s[:4]}...' for s in leaked]}"
+    text = "\n".join([*(record.getMessage() for record in caplog.get_records("call")), *secret_scan.outputs])
+    secrets = _sandbox_secrets() | secret_scan.secrets
+    leaked = sorted(s for s in secrets if s in text) + TOKEN_PATTERN.findall(text)
+    assert not leaked, f"secrets reached the log or an output: {[f'{s[:4]}...' for s in leaked]}"

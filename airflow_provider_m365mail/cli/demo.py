@@ -15,7 +15,13 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow_provider_m365mail.cli.local_airflow import EXAMPLE_DAGS, LocalAirflow, sandbox_connections, tail
+from airflow_provider_m365mail.cli.local_airflow import (
+    DEFAULT_SANDBOX_CONNECTION,
+    EXAMPLE_DAGS,
+    LocalAirflow,
+    sandbox_connections,
+    tail,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_m365mail.sandbox.state import StoredMessage
@@ -38,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its airflow.cfg must not point at another database",
     )
     parser.add_argument("--serve", action="store_true", help="keep the sandbox and its web inbox running until Ctrl-C")
+    parser.add_argument(
+        "--connection",
+        default=DEFAULT_SANDBOX_CONNECTION,
+        help="the sandbox connection to use as m365mail_default, e.g. graph or ews "
+        f"(default: {DEFAULT_SANDBOX_CONNECTION})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         with Sandbox(state_dir) as sandbox:
             airflow = LocalAirflow(
                 home=args.airflow_home or Path(scratch) / "airflow",
-                connections=sandbox_connections(sandbox.settings),
+                connections=sandbox_connections(sandbox.settings, args.connection),
             )
             print(f"Sandbox listening; state in {state_dir}")
             print(f"Preparing Airflow in {airflow.home} (airflow db migrate) ...", flush=True)

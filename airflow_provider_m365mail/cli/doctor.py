@@ -79,15 +79,12 @@ def settings_from_json(text: str) -> MailSettings:
         raise ConfigurationError("--conn-json", f"not valid JSON: {exc.msg} at {exc.pos}") from None
     if not isinstance(conn, dict):
         raise ConfigurationError("--conn-json", "give a JSON object with host, port, login, password and extra")
-    extra = conn.get("extra") or {}
-    if isinstance(extra, str):
-        extra = json.loads(extra)
     return MailSettings.from_airflow_connection(
         host=conn.get("host"),
         port=conn.get("port"),
         login=conn.get("login"),
         password=conn.get("password"),
-        extra=extra,
+        extra=conn.get("extra"),
     )
 
 

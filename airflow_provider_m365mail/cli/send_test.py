@@ -68,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         identity = resolve_identity(settings, from_email=args.from_email)
         message = test_message(args.to)
-        smtp = settings.transport is TransportKind.SMTP
         transport = make_transport(settings, transcript=transcript.show)
-        where = f"{settings.host}:{settings.port}" if smtp else settings.graph_endpoint
+        where = {TransportKind.GRAPH: settings.graph_endpoint, TransportKind.EWS: settings.ews_url}.get(
+            settings.transport, f"{settings.host}:{settings.port}"
+        )
         print(f"Sending a test message from {identity.from_address.email} to {args.to} over "
               f"{settings.transport.value} ({where}):", flush=True)
         results = run_sync(Mailer(settings, transport=transport).send(message, identity))

@@ -8,6 +8,7 @@ without it and hold on every Airflow 3 version.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -71,15 +72,19 @@ def ui_link(
     return link
 
 
-def summarize_exception(error: BaseException | str | None, limit: int = EXCEPTION_LIMIT) -> str | None:
-    """Return the exception as ``Type: message``, cut in the middle when longer than ``limit`` characters.
+def summarize_exception(
+    error: BaseException | str | None, limit: int = EXCEPTION_LIMIT, *, redact: Callable[[str], str] = str
+) -> str | None:
+    """Return the exception as ``Type: message``, secrets masked by ``redact``, cut in the middle when longer than
+    ``limit`` characters.
 
     The start says what failed and the end often says why (a chained cause, a server reply), so both are kept.
+    Masking comes first: a secret cut in two at the boundary would no longer be recognised, and half of it mailed.
     """
     if error is None:
         return None
     text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
-    text = text.strip()
+    text = redact(text).strip()
     if len(text) <= limit:
         return text
     tail = min(_EXCEPTION_TAIL, limit // 4)

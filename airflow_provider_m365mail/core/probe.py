@@ -274,9 +274,10 @@ def _probes_envelope(settings: MailSettings, identity: SenderIdentity, mode: Pro
 def _check_mode(settings: MailSettings, identity: SenderIdentity, mode: ProbeMode) -> None:
     if mode is not ProbeMode.ENVELOPE:
         return
-    if settings.transport is TransportKind.GRAPH:
+    if settings.transport is not TransportKind.SMTP:
         raise ConfigurationError(
-            "probe", "Microsoft Graph has no SMTP envelope to probe", hint="use probe 'auto' or 'message'"
+            "probe", f"transport {settings.transport.value} has no SMTP envelope to probe",
+            hint="use probe 'auto' or 'message'",
         )
     if identity.sender is not None:
         raise ConfigurationError(

@@ -18,6 +18,8 @@ from airflow_provider_m365mail.airflow_compat import BaseHook, amask_secret, mas
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from airflow_provider_m365mail.core.delivery.account import DeliveryAccount
+    from airflow_provider_m365mail.core.delivery.ledger import DeliveryLedger
     from airflow_provider_m365mail.core.message.addresses import Address
     from airflow_provider_m365mail.core.message.outgoing import Attachment
     from airflow_provider_m365mail.core.settings import MailSettings
@@ -41,6 +43,22 @@ def _blocking(
 
     # Share the docstring, and the signature through __wrapped__, with the async method.
     return functools.update_wrapper(blocking, method, assigned=("__module__", "__doc__"))
+
+
+def _message_ids_of(
+    method: Callable[Concatenate[M365MailHook, P], Coroutine[Any, Any, DeliveryAccount]],
+) -> Callable[Concatenate[M365MailHook, P], Coroutine[Any, Any, list[str]]]:
+    """Make the form of an async hook method that returns only the delivered Message-IDs of its account."""
+
+    async def message_ids(hook: M365MailHook, /, *args: P.args, **kwargs: P.kwargs) -> list[str]:
+        return (await method(hook, *args, **kwargs)).message_ids
+
+    functools.update_wrapper(message_ids, method, assigned=("__module__",))
+    message_ids.__doc__ = (
+        "Send like ``adeliver`` (same parameters); return the Message-ID of each message delivered, now or by an "
+        "earlier try (several when recipients split or are sent separately)."
+    )
+    return message_ids
 
 
 # Airflow's masker skips shorter values, warning "too short": they would mask common words all over the log.
@@ -123,12 +141,14 @@ class M365MailHook(BaseHook):
     def _parse(connection: Any) -> MailSettings:
         from airflow_provider_m365mail.core.settings import MailSettings
 
+        # The stored text, not ``extra_dejson``: that reads text that is not JSON as no extras at all, and the
+        # settings would then fail on whatever default the missing extras leave (or not fail at all).
         return MailSettings.from_airflow_connection(
             host=connection.host,
             port=connection.port,
             login=connection.login,
             password=connection.password,
-            extra=connection.extra_dejson,
+            extra=connection.extra,
         )
 
     def derive_message_id(
@@ -141,7 +161,7 @@ class M365MailHook(BaseHook):
         identity = resolve_identity(self.get_settings(), from_email=from_email, on_behalf_of=on_behalf_of)
         return make_message_id(seed, identity.from_address.email.rpartition("@")[2])
 
-    async def asend(
+    async def adeliver(
         self,
         *,
         to: Recipients,
@@ -150,7 +170,7 @@ class M365MailHook(BaseHook):
         bcc: Recipients = None,
         html_content: str | None = None,
         text_content: str | None = None,
-        files: Sequence[Attachment | str | Path] = (),
+        files: Attachment | str | Path | Sequence[Attachment | str | Path] = (),
         from_email: str | Address | None = None,
         on_behalf_of: str | Address | None = None,
         reply_to: str | Sequence[str] | None = None,
@@ -161,13 +181,18 @@ class M365MailHook(BaseHook):
         send_separately: bool = False,
         fail_on_refused_recipients: bool = False,
         check_sent_items: bool = False,
-    ) -> list[str]:
+        ledger: DeliveryLedger | None = None,
+        resend: bool = False,
+    ) -> DeliveryAccount:
         """
-        Send one message; return the Message-ID of each message that left (several when recipients split or are
-        sent separately).
+        Send one message (split into recipient batches, or one per To recipient); return the account of it.
 
-        ``send`` is the blocking form with the same parameters. Everything is validated before any network I/O;
-        errors are :mod:`~airflow_provider_m365mail.core.errors` exceptions carrying the server's code and a hint.
+        The :class:`~airflow_provider_m365mail.core.delivery.account.DeliveryAccount` says what was delivered now,
+        what an earlier try delivered, which recipients were refused. ``deliver`` is the blocking form; ``asend``
+        and ``send`` take the same parameters and return the delivered Message-IDs only. Everything is validated
+        before any network I/O; errors are :mod:`~airflow_provider_m365mail.core.errors` exceptions carrying the
+        server's code and a hint. Messages still failing transiently after the connection's ``retry_budget_s``
+        are left over: the last transient error is raised, and with a ``ledger`` the next try sends only those.
 
         :param to: Recipients: an address, a list, or one string separated by "," or ";".
         :param subject: Subject line (any Unicode; no line breaks).
@@ -175,7 +200,8 @@ class M365MailHook(BaseHook):
         :param bcc: Blind copy recipients (in the envelope only, never in the headers).
         :param html_content: HTML body; inline images refer to their attachment's ``cid:``.
         :param text_content: Plain-text body (with ``html_content``: the alternative part).
-        :param files: Attachments: paths, or :class:`Attachment` objects (a ``content_id`` makes an inline image).
+        :param files: Attachments: a path, or a list of paths or :class:`Attachment` objects (a ``content_id``
+            makes an inline image).
         :param from_email: Send as this address (From); the connection's ``allowed_senders`` must permit it.
         :param on_behalf_of: Send on behalf of this address (From = it, Sender = the authentication account).
         :param reply_to: Reply-To address(es).
@@ -190,8 +216,13 @@ class M365MailHook(BaseHook):
             and its reply when the server refused some (the others still got the message); else only log them.
         :param check_sent_items: Graph only: look each Message-ID up in Sent Items first and skip those an
             earlier try sent (needs Mail.Read; without it the message is sent). Use it when retrying a task.
+        :param ledger: Where this send records what was delivered across tries (an Airflow task's is
+            :func:`~airflow_provider_m365mail.hooks.delivery_ledger.ledger_for` its context); messages it lists
+            are not sent again.
+        :param resend: With a ledger whose send an earlier try finished: send everything again, under new
+            Message-IDs (a new send generation). Without it such a send delivers nothing new.
         """
-        from airflow_provider_m365mail.core.delivery.mailer import Mailer, partial_refusal
+        from airflow_provider_m365mail.core.delivery.mailer import Mailer
         from airflow_provider_m365mail.core.identity import resolve_identity
         from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 
@@ -210,14 +241,15 @@ class M365MailHook(BaseHook):
             message_id=message_id,
             save_to_sent_items=save_to_sent_items,
         )
-        results = await Mailer(settings, check_sent_items=check_sent_items).send(
-            message, identity, separately=send_separately
-        )
-        refusal = partial_refusal(results)
+        mailer = Mailer(settings, check_sent_items=check_sent_items, ledger=ledger, resend=resend)
+        account = await mailer.deliver([(message, identity)], separately=send_separately)
+        refusal = account.refusal()
         if refusal is not None and fail_on_refused_recipients:
             raise refusal
-        return [result.message_id for result in results]
+        return account
 
+    deliver = _blocking(adeliver)
+    asend = _message_ids_of(adeliver)
     send = _blocking(asend)
 
     def test_connection(self) -> tuple[bool, str]:

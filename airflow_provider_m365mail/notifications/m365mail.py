@@ -6,6 +6,7 @@ triggerer for deadline alerts (``async_notify``); both send through :class:`M365
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from importlib.resources import files as package_files
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_m365mail.airflow_compat import BaseNotifier, conf, redact
 from airflow_provider_m365mail.core.alert import Alert, AlertEvent, event_for_state, summarize_exception, ui_link
 from airflow_provider_m365mail.get_provider_info import EMAIL_BACKEND
+from airflow_provider_m365mail.hooks.delivery_ledger import ledger_for
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
 from airflow_provider_m365mail.sender_options import SENDER_TEMPLATE_FIELDS, SenderOptions
 
@@ -21,13 +23,13 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
+    from airflow_provider_m365mail.core.delivery.ledger import DeliveryLedger
+
 DEFAULT_BASE_URL = "http://localhost:8080/"
 
 
-def _redact(text: str | None) -> str | None:
+def _redact(text: str) -> str:
     """Mask the secrets Airflow knows (connection passwords, masked variables) in text bound for a mailbox."""
-    if text is None:
-        return None
     return str(redact(text))
 
 
@@ -69,7 +71,7 @@ def alert_from_context(context: Mapping[str, Any]) -> Alert:
 
 
 def _task_alert(context: Mapping[str, Any], ti: Any, base_url: str) -> Alert:
-    exception = _redact(summarize_exception(context.get("exception")))
+    exception = summarize_exception(context.get("exception"), redact=_redact)
     map_index = -1 if _field(ti, "map_index") is None else int(ti.map_index)
     state = _text(_field(ti, "state"))
     try_number = _field(ti, "try_number")
@@ -114,10 +116,15 @@ def _run_alert(context: Mapping[str, Any], base_url: str) -> Alert:
         link=ui_link(base_url, dag_id=str(dag_id), run_id=str(run_id)),
         logical_date=_text(context.get("logical_date") or _field(dag_run, "logical_date")),
         state=state,
-        exception=_redact(summarize_exception(context.get("exception"))),
+        exception=summarize_exception(context.get("exception"), redact=_redact),
         reason=reason,
         deadline=_text(_field(context.get("deadline"), "deadline_time")),
     )
+
+
+def _key(seed: str) -> str:
+    """Return a short task state key for an alert's Message-ID seed."""
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
 
 
 def _default_template(name: str) -> str:
@@ -243,7 +250,19 @@ class M365EmailNotifier(SenderOptions, BaseNotifier):
             "text_content": text,
             "files": [self.files] if isinstance(self.files, str) else list(self.files),
             **self.sender_arguments(hook, alert.message_seed),
+            "ledger": self._ledger(context, alert),
         }
+
+    def _ledger(self, context: Context, alert: Alert) -> DeliveryLedger | None:
+        """Return the ledger of this notifier's alert about a task, so a callback run twice sends it once.
+
+        Each notifier of a task keeps its own (its recipients and subject are part of the key); alerts about a DAG
+        run have none: their callbacks run outside any task instance.
+        """
+        if alert.task_id is None:
+            return None
+        recipients = "|".join(str(field) for field in (self.to, self.cc, self.bcc, self.subject))
+        return ledger_for(context, f"m365mail_alert_{_key(alert.message_seed + recipients)}", explain=False)
 
 
 send_m365_email_notification = M365EmailNotifier

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -19,12 +20,19 @@ if TYPE_CHECKING:
 
 class M365EmailOperator(SenderOptions, BaseOperator):
     """
-    Send an email through Microsoft 365 / Exchange Online (or any SMTP server) and return its Message-IDs.
+    Send an email through Microsoft 365 / Exchange Online (or any SMTP server) and return the account of it.
 
-    The Message-ID is derived from the task instance (DAG, run, task, map index), not the try, so a retried task
-    sends the same Message-ID and Exchange keeps the repeat out of mailboxes; over Graph a retry also skips the
-    messages it finds in Sent Items. Input is validated before anything goes on the network; invalid input or
-    settings fail the task without retries, naming the field.
+    The Message-ID is derived from the task instance (DAG, run, task, map index), not the try. On Airflow 3.3+
+    the task's state store keeps a delivery ledger: a retry (or a task cleared after it succeeded) delivers only
+    what no earlier try delivered, and ``resend=True`` sends a finished task's messages again under new
+    Message-IDs. Before 3.3 a retry resends the same Message-IDs, which Exchange's duplicate detection (and, over
+    Graph, a Sent Items lookup) keeps out of mailboxes. Transient failures are retried within the connection's
+    ``retry_budget_s``; what is still unsent fails the try, to be retried. Input is validated before anything goes
+    on the network; invalid input or settings fail the task without retries, naming the field, and so does a
+    permanent refusal by the server (a wrong password, every recipient unknown).
+
+    The return value (XCom) is the account: ``message_ids`` (every delivered message), ``delivered_now``,
+    ``delivered_earlier``, ``refused`` (address -> [code, reply]), ``left_over``, ``generation`` and ``skipped``.
 
     :param to: Recipients: a list, or one string separated by "," or ";". (templated)
     :param subject: Subject line; any Unicode, no line breaks. (templated)
@@ -46,6 +54,9 @@ class M365EmailOperator(SenderOptions, BaseOperator):
         each keeps a stable Message-ID of its own. ``cc`` and ``bcc`` must then be empty.
     :param fail_on_refused_recipients: Fail the task, without retries, when the server refused some recipients,
         naming each with its reply (the others still got the message). By default they are only logged.
+    :param resend: Send again when the task is cleared after an earlier try delivered everything: a new send
+        generation with new Message-IDs. By default a cleared task sends only what was not delivered yet.
+        Needs Airflow 3.3+ (its task state store).
     :param conn_id: The ``m365mail`` connection to send with.
     """
 
@@ -72,7 +83,7 @@ class M365EmailOperator(SenderOptions, BaseOperator):
         text_content: str | None = None,
         cc: str | Sequence[str] | None = None,
         bcc: str | Sequence[str] | None = None,
-        files: str | Sequence[str] | None = None,
+        files: str | PurePath | Sequence[str | PurePath] | None = None,
         inline_images: Mapping[str, str] | None = None,
         from_email: str | None = None,
         on_behalf_of: str | None = None,
@@ -82,6 +93,7 @@ class M365EmailOperator(SenderOptions, BaseOperator):
         save_to_sent_items: bool | None = None,
         send_separately: bool = False,
         fail_on_refused_recipients: bool = False,
+        resend: bool = False,
         conn_id: str = M365MailHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -101,17 +113,20 @@ class M365EmailOperator(SenderOptions, BaseOperator):
         self.save_to_sent_items = save_to_sent_items
         self.send_separately = send_separately
         self.fail_on_refused_recipients = fail_on_refused_recipients
+        self.resend = resend
         self.conn_id = conn_id
 
-    def execute(self, context: Context) -> list[str]:
-        """Send the message; return the Message-IDs (pushed to XCom)."""
-        from airflow_provider_m365mail.core.errors import RecipientsPartlyRefusedError, ValidationError
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Send what is left of the message; return the delivery account (pushed to XCom)."""
+        from airflow_provider_m365mail.core.errors import PermanentSendError, ValidationError
+        from airflow_provider_m365mail.hooks.delivery_ledger import ledger_for
 
         hook = M365MailHook(m365mail_conn_id=self.conn_id)
         ti = context["ti"]
         seed = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
+        ledger = ledger_for(context)
         try:
-            message_ids = hook.send(
+            account = hook.deliver(
                 to=self.to,
                 cc=self.cc,
                 bcc=self.bcc,
@@ -123,16 +138,21 @@ class M365EmailOperator(SenderOptions, BaseOperator):
                 save_to_sent_items=self.save_to_sent_items,
                 send_separately=self.send_separately,
                 fail_on_refused_recipients=self.fail_on_refused_recipients,
-                check_sent_items=ti.try_number > 1,
+                # Without a ledger, a resend must not be held back by the copy an earlier try left in Sent Items.
+                check_sent_items=ti.try_number > 1 and not (self.resend and ledger is None),
+                ledger=ledger,
+                resend=self.resend,
             )
-        except (ValidationError, RecipientsPartlyRefusedError) as exc:
-            # The same input fails the same way on every try, and a retry would resend to those who got it.
+        except (ValidationError, PermanentSendError) as exc:
+            # Wrong input or settings, and a server's permanent refusal (a wrong password, unknown recipients),
+            # fail the same way on every try, and a retry after a partial refusal would resend to those who got
+            # it: fail now, keeping Airflow's retries for transient errors (TransientSendError), raised as they are.
             raise AirflowFailException(str(exc)) from exc
-        self.log.info("Sent %d message(s): %s", len(message_ids), ", ".join(message_ids))
-        return message_ids
+        return account.as_json()
 
-    def _files(self) -> list[str]:
-        return [self.files] if isinstance(self.files, str) else list(self.files)
+    def _files(self) -> list[Any]:
+        # One path is one file; anything but a list is left for the message's validation to name.
+        return list(self.files) if isinstance(self.files, (list, tuple)) else [self.files]
 
     def _inline_images(self) -> list[Attachment]:
         from airflow_provider_m365mail.core.message.outgoing import Attachment

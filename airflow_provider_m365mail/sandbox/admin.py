@@ -1,26 +1,34 @@
-"""The sandbox's JSON admin API under ``/_sandbox``: messages, grants, access policies, faults, stats, tenant, reset.
+"""The sandbox's JSON admin API under ``/_sandbox``: messages, drafts, grants, access policies, faults, stats, tenant,
+reset.
 
-Unauthenticated by design: the sandbox binds loopback only. Request bodies are validated field by field and a
-mistake answers 400 naming the field, so a test script learns what it got wrong.
+Unauthenticated by design: the sandbox binds loopback only. Request bodies are validated field by field
+(``admin_fields``) and a mistake answers 400 naming the field, so a test script learns what it got wrong.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, fields
 from typing import Any, cast, get_args
 
 from aiohttp import web
 
+from .admin_fields import flag, invalid, number, only, text
 from .admin_tenant import tenant_changes, tenant_view
+from .config import DAY_S
 from .graph_access import GRAPH_STORE
-from .http_wire import STATE, ApiError, read_json_object, sandbox_error
+from .http_wire import STATE, read_json_object, sandbox_error
 from .mailview import view_message
+from .mime_from_graph import field
 from .state import Fault, FaultKind, FaultTarget, SmtpStage, StoredMessage
 
 STATS_KEYS = ("token_requests", "tokens_issued", "smtp_sessions", "smtp_messages", "graph_requests", "throttled",
               "faults_fired", "messages_accepted")
 RIGHTS = ("send_as", "send_on_behalf")
 MAX_ADMIN_BODY = 256 * 1024
+MAX_DELAY_S = 7 * DAY_S  # propagation delays: Exchange takes up to two hours
+MAX_RETRY_AFTER_S = DAY_S
+MAX_FAULT_COUNT = 1_000_000
 
 
 def add_routes(app: web.Application) -> None:
@@ -36,15 +44,11 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/_sandbox/faults", list_faults)
     app.router.add_post("/_sandbox/faults", add_fault)
     app.router.add_delete("/_sandbox/faults", clear_faults)
+    app.router.add_get("/_sandbox/drafts", list_drafts)
     app.router.add_get("/_sandbox/stats", stats)
     app.router.add_get("/_sandbox/tenant", get_tenant)
     app.router.add_post("/_sandbox/tenant", change_tenant)
     app.router.add_post("/_sandbox/reset", reset)
-
-
-def invalid(field: str, message: str) -> ApiError:
-    """Return the 400 answer for a bad request body field."""
-    return sandbox_error(400, "InvalidRequest", f"'{field}': {message}", field=field)
 
 
 async def read_body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
@@ -56,6 +60,7 @@ async def read_body(request: web.Request, *, optional: bool = False) -> dict[str
         MAX_ADMIN_BODY,
         sandbox_error(400, "InvalidJson", "The request body must be a JSON object."),
         sandbox_error(413, "RequestEntityTooLarge", f"Admin request bodies are limited to {MAX_ADMIN_BODY} bytes."),
+        non_finite=True,  # let the field checks name the field holding NaN or Infinity
     )
 
 
@@ -100,16 +105,14 @@ async def list_grants(request: web.Request) -> web.Response:
 async def change_grant(request: web.Request) -> web.Response:
     """``POST /_sandbox/grants``: grant (with a propagation delay) or revoke a right."""
     body = await read_body(request)
-    _only(body, {"principal", "mailbox", "right", "delay_s", "revoke"})
-    principal = _text(body, "principal")
-    mailbox = _text(body, "mailbox")
+    only(body, {"principal", "mailbox", "right", "delay_s", "revoke"})
+    principal = text("principal", body.get("principal"))
+    mailbox = text("mailbox", body.get("mailbox"))
     right = body.get("right")
     if right not in RIGHTS:
         raise invalid("right", f"must be one of {', '.join(RIGHTS)}")
-    delay_s = _number(body, "delay_s", default=0.0, minimum=0.0)
-    revoke = body.get("revoke", False)
-    if not isinstance(revoke, bool):
-        raise invalid("revoke", "must be true or false")
+    delay_s = float(number("delay_s", body.get("delay_s", 0.0), 0, MAX_DELAY_S))
+    revoke = flag("revoke", body.get("revoke", False))
     state = request.app[STATE]
     if revoke:
         return web.json_response({"revoked": state.revoke(principal, mailbox, right)})
@@ -125,13 +128,11 @@ async def list_graph_scope(request: web.Request) -> web.Response:
 async def change_graph_scope(request: web.Request) -> web.Response:
     """``POST /_sandbox/graph_scope``: add a mailbox to an app's access policy (after a delay) or withdraw it."""
     body = await read_body(request)
-    _only(body, {"client_id", "mailbox", "delay_s", "revoke"})
-    client_id = _text(body, "client_id")
-    mailbox = _text(body, "mailbox")
-    delay_s = _number(body, "delay_s", default=0.0, minimum=0.0)
-    revoke = body.get("revoke", False)
-    if not isinstance(revoke, bool):
-        raise invalid("revoke", "must be true or false")
+    only(body, {"client_id", "mailbox", "delay_s", "revoke"})
+    client_id = text("client_id", body.get("client_id"))
+    mailbox = text("mailbox", body.get("mailbox"))
+    delay_s = float(number("delay_s", body.get("delay_s", 0.0), 0, MAX_DELAY_S))
+    revoke = flag("revoke", body.get("revoke", False))
     state = request.app[STATE]
     if state.tenant.app(client_id) is None:
         raise invalid("client_id", "no app registration has this client id")
@@ -156,7 +157,7 @@ async def add_fault(request: web.Request) -> web.Response:
 
 def parse_fault(body: dict[str, Any]) -> Fault:
     """Validate a fault request body and return the ``Fault`` it describes."""
-    _only(body, {f.name for f in fields(Fault)})
+    only(body, {f.name for f in fields(Fault)})
     target, kind = body.get("target"), body.get("kind")
     if target not in get_args(FaultTarget):
         raise invalid("target", f"must be one of {', '.join(get_args(FaultTarget))}")
@@ -168,31 +169,33 @@ def parse_fault(body: dict[str, Any]) -> Fault:
     stage = body.get("stage", "mail")
     if stage not in get_args(SmtpStage):
         raise invalid("stage", f"must be one of {', '.join(get_args(SmtpStage))}")
-    code = body.get("code")
-    low = 200 if target == "smtp" else 400
-    if code is not None and (not isinstance(code, int) or isinstance(code, bool) or not low <= code <= 599):
-        raise invalid("code", f"must be an integer from {low} to 599")
-    message = body.get("message")
+    code, message = body.get("code"), body.get("message")
     if message is not None and not isinstance(message, str):
         raise invalid("message", "must be a string")
-    count = body.get("count", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise invalid("count", "must be an integer of at least 1")
-    probability = body.get("probability")
-    if probability is not None:
-        probability = _number(body, "probability", default=0.0, minimum=0.0)
-        if probability > 1:
-            raise invalid("probability", "must be between 0 and 1")
-    retry_after = body.get("retry_after_s")
+    probability, retry_after = body.get("probability"), body.get("retry_after_s")
+    route = body.get("route")
+    if route is not None:
+        if target != "graph":
+            raise invalid("route", "applies to the graph target only")
+        try:
+            re.compile(text("route", route))
+        except re.error as exc:
+            raise invalid("route", f"is not a regular expression: {exc}") from None
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise invalid("seed", "must be an integer")
     return Fault(
         target=cast(FaultTarget, target),
         kind=cast(FaultKind, kind),
-        code=code,
+        code=None if code is None else int(number("code", code, 200 if target == "smtp" else 400, 599, integer=True)),
         message=message,
-        retry_after_s=None if retry_after is None else _number(body, "retry_after_s", default=0.0, minimum=0.0),
-        count=count,
-        probability=probability,
+        retry_after_s=None if retry_after is None else float(number("retry_after_s", retry_after, 0,
+                                                                    MAX_RETRY_AFTER_S)),
+        count=int(number("count", body.get("count", 1), 1, MAX_FAULT_COUNT, integer=True)),
+        probability=None if probability is None else float(number("probability", probability, 0, 1)),
         stage=cast(SmtpStage, stage),
+        route=route,
+        seed=seed,
     )
 
 
@@ -202,6 +205,15 @@ async def clear_faults(request: web.Request) -> web.Response:
     count = len(faults)
     faults.clear()
     return web.json_response({"cleared": count})
+
+
+async def list_drafts(request: web.Request) -> web.Response:
+    """``GET /_sandbox/drafts``: the drafts Graph clients left in mailboxes (created, not yet sent or deleted)."""
+    return web.json_response([
+        {"id": d.id, "mailbox": d.mailbox, "subject": str(field(d.message, "subject") or ""),
+         "attachments": len(d.attachments), "upload_sessions": len(d.uploads)}
+        for d in request.app[GRAPH_STORE].drafts.values()
+    ])
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -224,27 +236,7 @@ async def change_tenant(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    """``POST /_sandbox/reset``: forget messages, faults, counters, admin grants and scopes, drafts, uploads."""
+    """``POST /_sandbox/reset``: forget messages, faults, counters, grants, scopes, drafts, uploads, tenant changes."""
     request.app[STATE].reset()
     request.app[GRAPH_STORE].clear()
     return web.json_response({"reset": True})
-
-
-def _only(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise invalid(unknown[0], f"unknown field (known: {', '.join(sorted(allowed))})")
-
-
-def _text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise invalid(name, "is required and must be a non-empty string")
-    return value.strip()
-
-
-def _number(body: dict[str, Any], name: str, *, default: float, minimum: float) -> float:
-    value = body.get(name, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < minimum:
-        raise invalid(name, f"must be a number of at least {minimum:g}")
-    return float(value)

@@ -8,14 +8,12 @@ naming the field.
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict
 from typing import Any
 
+from .admin_fields import address, changed, flag, mapping, only, strings, text
 from .config import App, Mailbox, TenantConfig
-from .http_wire import ApiError, sandbox_error
 
 _SWITCHES = ("smtp_auth_enabled", "basic_auth_enabled")
 _LISTS = ("accepted_domains", "relay_allowed_ips")
@@ -48,25 +46,21 @@ def tenant_view(tenant: TenantConfig) -> dict[str, Any]:
 
 def tenant_changes(tenant: TenantConfig, body: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a change body and return keyword arguments for ``SandboxState.update_tenant``."""
-    known = (*_SWITCHES, *_LISTS, "token_lifetime_s", "limits", "mailboxes", "apps")
+    only(body, (*_SWITCHES, *_LISTS, "token_lifetime_s", "limits", "mailboxes", "apps"))
     changes: dict[str, Any] = {}
     for key, value in body.items():
         if key in _SWITCHES:
-            changes[key] = _bool(key, value)
+            changes[key] = flag(key, value)
         elif key in _LISTS:
-            changes[key] = _strings(key, value)
+            changes[key] = strings(key, value)
         elif key == "token_lifetime_s":
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise _invalid(key, "must be a positive integer (seconds)")
-            changes[key] = value
+            changes[key] = changed(tenant, {key: value}, "").token_lifetime_s
         elif key == "limits":
-            changes[key] = _changed(tenant.limits, _mapping(key, value), key)
+            changes[key] = changed(tenant.limits, mapping(key, value), key)
         elif key == "mailboxes":
-            changes[key] = _merge(tenant.mailboxes, _mapping(key, value), "address", Mailbox, key)
-        elif key == "apps":
-            changes[key] = _merge(tenant.apps, _mapping(key, value), "client_id", App, key)
+            changes[key] = _merge(tenant.mailboxes, mapping(key, value), "address", Mailbox, key)
         else:
-            raise _invalid(key, f"unknown field (known: {', '.join(known)})")
+            changes[key] = _merge(tenant.apps, mapping(key, value), "client_id", App, key)
     return changes
 
 
@@ -80,64 +74,8 @@ def _merge(
         keys = [str(getattr(item, key_field)).casefold() for item in result]
         found = keys.index(key.casefold()) if key.casefold() in keys else None
         if found is None:
-            result.append(_changed(kind(**{key_field: key}), _mapping(path, change), path))
+            new_key = address(path, key) if key_field == "address" else text(path, key)
+            result.append(changed(kind(**{key_field: new_key}), mapping(path, change), path))
         else:
-            result[found] = _changed(result[found], _mapping(path, change), path)
+            result[found] = changed(result[found], mapping(path, change), path)
     return tuple(result)
-
-
-def _changed(item: Any, change: Mapping[str, Any], where: str) -> Any:
-    """Return ``item`` (a frozen dataclass) with fields changed after checking each value's type."""
-    hints = typing.get_type_hints(type(item))
-    names = {f.name for f in fields(item)}
-    values: dict[str, Any] = {}
-    for name, value in change.items():
-        path = f"{where}.{name}"
-        if name not in names:
-            raise _invalid(path, f"unknown field (known: {', '.join(sorted(names))})")
-        values[name] = _coerce(path, value, hints[name])
-    return replace(item, **values)
-
-
-def _coerce(path: str, value: Any, hint: Any) -> Any:
-    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    allowed = typing.get_args(hint) if union else (hint,)
-    if value is None:
-        if type(None) in allowed:
-            return None
-        raise _invalid(path, "must not be null")
-    for option in allowed:
-        if option is bool and isinstance(value, bool):
-            return value
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if option is str and isinstance(value, str):
-            return value
-        if typing.get_origin(option) is tuple:
-            return _strings(path, value)
-    raise _invalid(path, f"has the wrong type (expected {hint})")
-
-
-def _bool(path: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _invalid(path, "must be true or false")
-    return value
-
-
-def _strings(path: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _invalid(path, "must be a list of strings")
-    return tuple(value)
-
-
-def _mapping(path: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _invalid(path, "must be an object")
-    return value
-
-
-def _invalid(path: str, message: str) -> ApiError:
-    return sandbox_error(400, "InvalidRequest", f"'{path}': {message}", field=path)
-

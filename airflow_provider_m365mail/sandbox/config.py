@@ -17,13 +17,25 @@ Right = Literal["send_as", "send_on_behalf"]
 
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
+DAY_S = 86_400
+MB = 1024 * 1024
+
+
+def checked(kind: Literal["address", "text"]) -> Any:
+    """Declare a required string the admin API checks as an email ``address`` or non-empty ``text``."""
+    return field(metadata={"check": kind})
+
+
+def bounded(default: Any, low: float, high: float) -> Any:
+    """Declare a numeric setting with the range the admin API accepts for it (``admin_fields.changed`` reads it)."""
+    return field(default=default, metadata={"range": (low, high)})
 
 
 @dataclass(frozen=True)
 class Mailbox:
     """A mailbox (user or shared) in the tenant."""
 
-    address: str
+    address: str = checked("address")
     display_name: str = ""
     password: str | None = None  # basic-auth / ROPC password; None: the mailbox cannot sign in
     smtp_auth_enabled: bool = True  # False: 535 5.7.139 ... disabled for the Mailbox
@@ -34,7 +46,7 @@ class Mailbox:
 class App:
     """An Entra app registration with its credentials and granted application permissions."""
 
-    client_id: str
+    client_id: str = checked("text")
     client_secret: str | None = None
     # PEM certificates whose private keys may sign client assertions (thumbprint matched via x5t / x5t#S256).
     certificates: tuple[str, ...] = ()
@@ -63,15 +75,17 @@ class Grant:
 class Limits:
     """Per-mailbox sending limits as Exchange Online enforces them (see M365-FACTS.md)."""
 
-    messages_per_window: int = 30  # SMTP client submission: 30 messages per minute
-    window_s: float = 60.0  # shrink it for fast tests of the rate limit
-    recipients_per_message: int = 500
-    recipients_per_day: int = 10_000
-    smtp_concurrent_connections: int = 3  # the 4th concurrent session for a mailbox gets 432 4.3.2
-    graph_concurrent_requests: int = 4  # the 5th concurrent Graph request gets 429 with Retry-After
-    graph_retry_after_s: int = 1
-    max_message_size: int = 36_700_160  # 35 MB default; EHLO advertises SIZE
-    graph_request_limit: int = 4 * 1024 * 1024  # sendMail request body limit (413 beyond)
+    messages_per_window: int = bounded(30, 1, 1_000_000)  # SMTP client submission: 30 messages per minute
+    window_s: float = bounded(60.0, 0.001, DAY_S)  # shrink it for fast tests of the rate limit
+    recipients_per_message: int = bounded(500, 1, 1_000_000)
+    recipients_per_day: int = bounded(10_000, 1, 1_000_000_000)
+    # the 4th concurrent session for a mailbox gets 432 4.3.2
+    smtp_concurrent_connections: int = bounded(3, 1, 10_000)
+    # the 5th concurrent Graph request gets 429 with Retry-After
+    graph_concurrent_requests: int = bounded(4, 1, 10_000)
+    graph_retry_after_s: int = bounded(1, 0, DAY_S)
+    max_message_size: int = bounded(36_700_160, 1, 1024 * MB)  # 35 MB default; EHLO advertises SIZE
+    graph_request_limit: int = bounded(4 * MB, 1, 1024 * MB)  # sendMail request body limit (413 beyond)
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,8 @@ class TenantConfig:
     smtp_auth_enabled: bool = True  # tenant-wide SMTP AUTH switch (5.7.139 ... disabled for the Tenant)
     basic_auth_enabled: bool = True  # False: 535 5.7.139 ... basic authentication is disabled
     relay_allowed_ips: tuple[str, ...] = ("127.0.0.1",)  # connector by IP for the relay listener
-    token_lifetime_s: int = 3600
+    impersonators: tuple[str, ...] = ()  # accounts with the ApplicationImpersonation role (EWS)
+    token_lifetime_s: int = bounded(3600, 1, DAY_S)
     limits: Limits = field(default_factory=Limits)
 
     def mailbox(self, address: str) -> Mailbox | None:

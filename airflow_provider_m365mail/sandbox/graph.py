@@ -26,6 +26,7 @@ from .graph_access import (
     graph_request_too_large,
     graph_route,
     require,
+    route_of,
 )
 from .http_wire import STATE, graph_error, read_json_object, read_limited
 from .mime_from_graph import (
@@ -83,7 +84,7 @@ async def send_mail(request: web.Request, caller: Caller, mailbox: Mailbox) -> w
 
 def _lose_answer(request: web.Request) -> None:
     """Answer 504 to a request already carried out, when a "lose_answer" fault is armed (the client cannot know)."""
-    if request.app[STATE].take_fault("graph", kinds=_LOSE_ANSWER) is not None:
+    if request.app[STATE].take_fault("graph", kinds=_LOSE_ANSWER, route=route_of(request)) is not None:
         raise graph_error(request, 504, "GatewayTimeout", "The gateway did not receive a response in time.")
 
 

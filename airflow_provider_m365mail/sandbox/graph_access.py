@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .config import GRAPH_AUDIENCE, Mailbox
-from .http_wire import STATE, ApiError, fault_wait_s, graph_error
+from .http_wire import STATE, ApiError, graph_error
 from .mime_from_graph import Address
 from .state import SandboxState, StoredMessage
 from .tokens import InvalidToken
@@ -55,10 +55,21 @@ class GraphStore:
     sent_items: dict[str, str] = field(default_factory=dict)  # stored message id -> mailbox address
 
     def clear(self) -> None:
-        """Forget every draft, upload session and Sent Items record."""
-        self.drafts.clear()
-        self.uploads.clear()
+        """Forget every draft, upload session (and its bytes) and Sent Items record."""
+        for draft in list(self.drafts.values()):
+            self.discard(draft)
         self.sent_items.clear()
+
+    def discard(self, draft: Draft) -> None:
+        """Forget a draft (sent or deleted) with its upload sessions and their bytes on disk."""
+        self.drafts.pop(draft.id, None)
+        for upload in draft.uploads:
+            self.uploads.pop(upload.id, None)
+            upload.path.unlink(missing_ok=True)
+
+    def drafts_of(self, mailbox: str) -> list[Draft]:
+        """Return the drafts in ``mailbox``'s Drafts folder, oldest first."""
+        return [d for d in self.drafts.values() if d.mailbox.casefold() == mailbox.casefold()]
 
     def in_sent_items(self, message: StoredMessage, mailbox: str) -> bool:
         """Tell whether ``message`` sits in ``mailbox``'s Sent Items."""
@@ -123,6 +134,7 @@ def resolve_mailbox(request: web.Request, caller: Caller, user_id: str | None) -
         raise graph_error(request, 404, "MailboxNotEnabledForRESTAPI",
                           "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
     if caller.user is None and not request.app[STATE].in_graph_scope(caller.app_id, mailbox.address):
+        request.app[STATE].refuse_send_as("graph", mailbox.address)
         raise graph_error(request, 403, "ErrorAccessDenied", POLICY_DENIED)
     return mailbox
 
@@ -151,6 +163,7 @@ def authorize_sender(
         raise graph_error(request, 403, "ErrorSendAsDenied", SEND_AS_DENIED)
     for target in {mailbox.address.casefold(), sending_as.address.casefold()} - {actor.casefold()}:
         if not (state.has_right(actor, target, "send_as") or state.has_right(actor, target, "send_on_behalf")):
+            state.refuse_send_as("graph", target)
             raise graph_error(request, 403, "ErrorSendAsDenied", SEND_AS_DENIED)
     if sending_as.address.casefold() == actor.casefold() or state.has_right(actor, sending_as.address, "send_as"):
         keep = sender if sender is not None and sender.address.casefold() == actor.casefold() else None
@@ -164,14 +177,19 @@ def _resolved(state: SandboxState, address: Address) -> Address:
     return Address(address.address, known.display_name) if known and not address.name else address
 
 
+def route_of(request: web.Request) -> str:
+    """Return what a fault's ``route`` is matched against: ``"METHOD /path"``."""
+    return f"{request.method} {request.path}"
+
+
 async def apply_fault(request: web.Request) -> None:
     """Answer with the armed Graph fault, if any (a timeout waits, bounded, then answers 504)."""
     state = request.app[STATE]
-    fault = state.take_fault("graph", kinds=("reply", "timeout"))
+    fault = state.take_fault("graph", kinds=("reply", "timeout"), route=route_of(request))
     if fault is None:
         return
     if fault.kind == "timeout":
-        await asyncio.sleep(fault_wait_s(fault))
+        await asyncio.sleep(fault.wait_s())
         raise graph_error(request, 504, "GatewayTimeout", fault.message or "The gateway did not receive a response.")
     status = fault.code or 503
     code, text = {

@@ -94,11 +94,13 @@ def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_post(f"{prefix}/messages/{{message_id}}/attachments/createUploadSession",
                         graph_route(create_upload_session))
     app.router.add_post(f"{prefix}/messages/{{message_id}}/send", graph_route(send_draft))
+    app.router.add_delete(f"{prefix}/messages/{{message_id}}", graph_route(delete_draft))
 
 
 def add_upload_route(app: web.Application) -> None:
-    """Register the pre-authenticated upload URL route."""
+    """Register the pre-authenticated upload URL routes."""
     app.router.add_put("/_upload/{session_id}", upload_range)
+    app.router.add_get("/_upload/{session_id}", upload_status)
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
@@ -208,8 +210,8 @@ async def create_upload_session(request: web.Request, caller: Caller, mailbox: M
     }, status=201)
 
 
-async def upload_range(request: web.Request) -> web.Response:
-    """``PUT`` one byte range to an upload URL: 200 with ``nextExpectedRanges``, 201 once complete."""
+def _upload_session(request: web.Request) -> UploadSession:
+    """Return the session of an upload URL, checking the credential it carries (and that no other was sent)."""
     session: UploadSession | None = request.app[GRAPH_STORE].uploads.get(request.match_info["session_id"])
     if session is None:
         raise graph_error(request, 404, "ErrorItemNotFound", "The upload session does not exist or has ended.")
@@ -217,7 +219,24 @@ async def upload_range(request: web.Request) -> web.Response:
         raise graph_error(request, 401, "InvalidAuthenticationToken", "The upload URL's credential is not valid.")
     if "Authorization" in request.headers:
         raise graph_error(request, 401, "InvalidAuthenticationToken", "An upload URL carries its own credential: "
-                          "send the PUT without an Authorization header.")
+                          f"send the {request.method} without an Authorization header.")
+    return session
+
+
+def _upload_progress(session: UploadSession) -> dict[str, Any]:
+    """Return what Graph says about an upload session: when it expires and which bytes it still expects."""
+    missing = [] if session.complete else [f"{session.received}"]  # Outlook's form: the next offset alone
+    return {"expirationDateTime": _iso(session.expires_at), "nextExpectedRanges": missing}
+
+
+async def upload_status(request: web.Request) -> web.Response:
+    """``GET`` an upload URL: 200 with ``expirationDateTime`` and ``nextExpectedRanges`` (to resume from)."""
+    return web.json_response(_upload_progress(_upload_session(request)))
+
+
+async def upload_range(request: web.Request) -> web.Response:
+    """``PUT`` one byte range to an upload URL: 200 with ``nextExpectedRanges``, 201 once complete."""
+    session = _upload_session(request)
     match = _RANGE.fullmatch(request.headers.get("Content-Range", "").strip())
     if match is None:
         raise graph_error(request, 400, "InvalidContentRange", "The Content-Range header must read "
@@ -252,10 +271,7 @@ async def upload_range(request: web.Request) -> web.Response:
     if session.complete:
         location = f"{request.scheme}://{request.host}/v1.0/attachments/{session.id}"
         return web.Response(status=201, headers={"Location": location})
-    return web.json_response({
-        "expirationDateTime": _iso(session.expires_at),
-        "nextExpectedRanges": [f"{session.received}"],
-    })
+    return web.json_response(_upload_progress(session))
 
 
 async def send_draft(request: web.Request, caller: Caller, mailbox: Mailbox) -> web.Response:
@@ -274,9 +290,12 @@ async def send_draft(request: web.Request, caller: Caller, mailbox: Mailbox) -> 
     raw = graph_to_mime(parsed, from_=from_, sender=sender, extra_attachments=[*draft.attachments, *uploaded])
     deliver(request, raw=raw, from_=from_, recipients=parsed.recipients(), caller=caller, mailbox=mailbox,
             save_to_sent_items=True)
-    store = request.app[GRAPH_STORE]
-    del store.drafts[draft.id]
-    for upload in draft.uploads:
-        store.uploads.pop(upload.id, None)
-        upload.path.unlink(missing_ok=True)
+    request.app[GRAPH_STORE].discard(draft)
     return web.Response(status=202)
+
+
+async def delete_draft(request: web.Request, caller: Caller, mailbox: Mailbox) -> web.Response:
+    """``DELETE /users/{id}/messages/{mid}``: delete a draft with its attachments and upload sessions (204)."""
+    require(request, caller, roles=WRITE_ROLES, scopes=WRITE_SCOPES)
+    request.app[GRAPH_STORE].discard(_draft(request, mailbox))
+    return web.Response(status=204)

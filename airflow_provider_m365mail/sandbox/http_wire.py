@@ -14,11 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .state import Fault, SandboxState
+from .state import SandboxState
 
 STATE: web.AppKey[SandboxState] = web.AppKey("m365_sandbox_state", SandboxState)
-FAULT_WAIT_S = 30.0  # longer than the usual client timeouts
-MAX_FAULT_WAIT_S = 60.0
+MAX_JSON_DEPTH = 32  # Graph messages nest 5 deep; the admin API's tenant changes 3
 # Bodies beyond this are drained before answering 413, so the client reads the answer instead of a reset.
 _DRAIN_LIMIT = 64 * 1024 * 1024
 
@@ -54,11 +53,6 @@ def graph_error(
     return ApiError(status, {"error": {"code": code, "message": message, "innerError": inner}}, headers)
 
 
-def fault_wait_s(fault: Fault) -> float:
-    """Return how long a "timeout" fault hangs before answering: its ``retry_after_s``, bounded."""
-    return min(fault.retry_after_s or FAULT_WAIT_S, MAX_FAULT_WAIT_S)
-
-
 async def read_limited(request: web.Request, limit: int, too_large: ApiError) -> bytes:
     """Return the request body, or raise ``too_large`` once it exceeds ``limit`` bytes."""
     declared = request.content_length
@@ -77,16 +71,37 @@ async def read_limited(request: web.Request, limit: int, too_large: ApiError) ->
     return b"".join(chunks)
 
 
-async def read_json_object(request: web.Request, limit: int, invalid: ApiError, too_large: ApiError) -> dict[str, Any]:
-    """Return the body parsed as a JSON object, raising ``invalid`` for anything else."""
+async def read_json_object(
+    request: web.Request, limit: int, invalid: ApiError, too_large: ApiError, *, non_finite: bool = False
+) -> dict[str, Any]:
+    """Return the body parsed as a JSON object, raising ``invalid`` for anything else.
+
+    ``NaN`` and ``Infinity`` are not JSON and are refused, unless ``non_finite`` lets them through as floats for
+    field checks that name the field; objects and arrays nested deeper than ``MAX_JSON_DEPTH`` are refused.
+    """
     raw = await read_limited(request, limit, too_large)
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = json.loads(raw, parse_constant=float if non_finite else _not_json)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise invalid from exc
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or _depth_over(data, MAX_JSON_DEPTH):
         raise invalid
     return data
+
+
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _depth_over(data: Any, limit: int) -> bool:
+    """Tell whether ``data`` nests objects and arrays more than ``limit`` deep (checked without recursion)."""
+    level: list[Any] = [data]
+    for _ in range(limit):
+        level = [child for item in level for child in (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())]
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) for item in level)
 
 
 async def _drain(request: web.Request) -> None:

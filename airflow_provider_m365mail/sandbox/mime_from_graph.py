@@ -2,7 +2,8 @@
 
 The message store keeps one format whatever the transport, so Graph's JSON message is converted here with the
 standard ``email`` package, the way Exchange would render it: Bcc only on the envelope, inline attachments in a
-``multipart/related`` beside the HTML body, custom ``X-`` headers kept. Property names are matched
+``multipart/related`` beside the HTML body, custom ``X-`` headers kept, the subject as the literal text it is in
+the JSON (the ``email`` package would decode text that looks like an RFC 2047 encoded word). Property names are matched
 case-insensitively because Graph accepts ``Message`` as well as ``message`` (msgraph-sdk sends PascalCase).
 """
 
@@ -15,7 +16,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email import headerregistry, policy
-from email.errors import HeaderParseError
+from email.errors import HeaderParseError, NonASCIILocalPartDefect
+from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import formataddr, formatdate, getaddresses, make_msgid
@@ -148,7 +150,7 @@ def graph_to_mime(message: GraphMessage, *, from_: Address, sender: Address | No
     for header, addresses in (("To", message.to), ("Cc", message.cc), ("Reply-To", message.reply_to)):
         if addresses:
             mime[header] = [_mailbox(a) for a in addresses]
-    mime["Subject"] = _one_line(message.subject)
+    mime["Subject"] = _literal("Subject", _one_line(message.subject))
     mime["Date"] = formatdate(usegmt=True)
     domain = from_.address.rpartition("@")[2]
     mime["Message-ID"] = _one_line(message.internet_message_id or "") or make_msgid(domain=domain)
@@ -179,8 +181,13 @@ def graph_to_mime(message: GraphMessage, *, from_: Address, sender: Address | No
 
 
 def _mailbox(address: Address) -> headerregistry.Address:
+    name = _one_line(address.name)
     try:
-        return headerregistry.Address(display_name=_one_line(address.name), addr_spec=address.address)
+        return headerregistry.Address(display_name=name, addr_spec=address.address)
+    except NonASCIILocalPartDefect:
+        # Exchange Online takes internationalized addresses (EAI); the stdlib parser flags them as a defect.
+        local, _, domain = address.address.rpartition("@")
+        return headerregistry.Address(display_name=name, username=local, domain=domain)
     except (ValueError, HeaderParseError) as exc:
         raise InvalidGraphMessage(
             "ErrorInvalidRecipients",
@@ -315,6 +322,30 @@ def _custom_headers(data: Any) -> tuple[tuple[str, str], ...]:
         raise InvalidGraphMessage("InvalidInternetMessageHeaderCollection",
                                   "Maximum total size of internet message headers is 5 KB.")
     return headers
+
+
+@dataclass(frozen=True)
+class _EncodedWhole:
+    """An unstructured header written entirely as encoded words, so that readers decode it to exactly its text.
+
+    The ``email`` policies store an object with ``name`` and ``fold`` as it is instead of parsing the value.
+    """
+
+    name: str
+    value: str
+
+    def fold(self, *, policy: Any) -> str:
+        encoded = Header(self.value, "utf-8", header_name=self.name).encode(
+            linesep=policy.linesep, maxlinelen=policy.max_line_length)
+        return f"{self.name}: {encoded}{policy.linesep}"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _literal(name: str, text: str) -> str | _EncodedWhole:
+    """Return a header value that readers see as ``text``: Graph's JSON strings are text, not MIME header syntax."""
+    return _EncodedWhole(name, text) if "=?" in text else text
 
 
 def _one_line(text: str) -> str:

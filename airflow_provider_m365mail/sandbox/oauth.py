@@ -22,7 +22,7 @@ from aiohttp import web
 
 from . import oauth_errors as errors
 from .config import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, App, TenantConfig
-from .http_wire import STATE, fault_wait_s
+from .http_wire import STATE
 from .oauth_assertion import verify_client_assertion
 from .oauth_errors import TokenError
 
@@ -133,11 +133,15 @@ async def token(request: web.Request) -> web.Response:
         fault = state.take_fault("token", kinds=("reply", "timeout"))
         if fault is not None:
             if fault.kind == "timeout":
-                await asyncio.sleep(fault_wait_s(fault))
+                await asyncio.sleep(fault.wait_s())
             raise errors.token_fault(request, fault)
         if _resolve_tenant(state.tenant, request.match_info["tenant"]) is None:
             raise errors.unknown_tenant(request, request.match_info["tenant"])
-        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        try:
+            posted = await request.post()
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise errors.malformed_request(request) from exc
+        form = {k: v for k, v in posted.items() if isinstance(v, str)}
         for key, value in _basic_client_credentials(request).items():
             form.setdefault(key, value)
         grant_type = form.get("grant_type") or ""

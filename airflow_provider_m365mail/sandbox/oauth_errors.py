@@ -125,6 +125,11 @@ def bad_user_credentials(request: web.Request) -> TokenError:
                   "Error validating credentials due to invalid username or password.")
 
 
+def malformed_request(request: web.Request) -> TokenError:
+    """A token request body that is not a UTF-8 form (AADSTS9002313)."""
+    return aadsts(request, 400, "invalid_request", 9002313, "Invalid request. Request is malformed or invalid.")
+
+
 def bad_refresh_token(request: web.Request) -> TokenError:
     """AADSTS9002313: the refresh token is unknown or belongs to another client."""
     return aadsts(request, 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")

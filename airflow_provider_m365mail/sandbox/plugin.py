@@ -2,7 +2,9 @@
 
 One sandbox runs per test session in a background thread; ``m365_sandbox`` resets it before each test (messages,
 faults, counters, grants and tenant back to the configured ones) and re-raises at teardown any error raised inside
-the sandbox during the test. Override ``m365_sandbox_tenant`` to emulate another tenant. Mark a test with
+the sandbox during the test. Override ``m365_sandbox_tenant`` to emulate another tenant. ``m365_sandbox_clock``
+hands the test the sandbox's clock, so propagation delays and rate windows pass when the test says, not by
+sleeping. Mark a test with
 ``@pytest.mark.sandbox(faults=[{"target": "smtp", "kind": "reply", "code": 421, "stage": "mail"}],
 tenant={"smtp_auth_enabled": False})`` to arm faults or change tenant settings before it runs.
 
@@ -16,6 +18,7 @@ plugin costs nothing in test runs that do not use it and needs no Airflow in tho
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +84,36 @@ def m365_sandbox(m365_sandbox_session: Sandbox, request: pytest.FixtureRequest) 
         sandbox.call(prepare)
     yield sandbox
     sandbox.raise_server_errors()
+
+
+class SandboxClock:
+    """The sandbox's time while a test holds it: it moves only when the test calls ``advance``.
+
+    Grants and access-policy additions take effect, and rate-limit windows slide, by this clock; tokens keep real
+    time.
+    """
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward (as if ``seconds`` had passed)."""
+        self.now += seconds
+
+
+@pytest.fixture
+def m365_sandbox_clock(m365_sandbox: Sandbox) -> Iterator[SandboxClock]:
+    """Put the sandbox on a clock the test moves by hand (starting at the real time); restore it afterwards."""
+    state = m365_sandbox.state
+    clock, original = SandboxClock(time.time()), state.clock
+    m365_sandbox.call(lambda: setattr(state, "clock", clock))
+    try:
+        yield clock
+    finally:
+        m365_sandbox.call(lambda: setattr(state, "clock", original))
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Run the sandbox: the SMTP listeners and the HTTPS endpoints on loopback, and describe them in settings.json.
 
 ``Sandbox`` runs on the caller's event loop (``await start()``) or on its own loop in a daemon thread
-(``start_in_thread()``, what the pytest plugin and the CLI use). A fresh throwaway CA signs the server certificate
-at every start; its certificate is written to ``state_dir/ca.pem`` for clients to trust. Once everything listens,
+(``start_in_thread()``, what the pytest plugin and the CLI use). A throwaway CA signs the server certificate; both
+stay in the state folder across restarts (``certificates``), its certificate in ``state_dir/ca.pem`` for clients
+to trust. Once everything listens,
 ``state_dir/settings.json`` says where, with ready-made Airflow connections.
 """
 
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 import trustme
 from aiohttp import web
 
+from .certificates import CA_CERT, load_or_create
 from .config import TenantConfig, default_tenant
 from .graph_access import GRAPH_STORE
 from .smtp import LISTENERS, Listener, SmtpShared, protocol_factory
@@ -60,7 +62,7 @@ class Sandbox:
         self.tenant = tenant or default_tenant()
         self.host = host
         self.state = SandboxState(self.tenant, self.state_dir)
-        self.ca_file = self.state_dir / "ca.pem"
+        self.ca_file = self.state_dir / CA_CERT
         self.settings_file = self.state_dir / "settings.json"
         self.settings: dict[str, Any] = {}
         self.ca: trustme.CA | None = None  # signs client certificates for the relay connector, too
@@ -84,13 +86,12 @@ class Sandbox:
     async def start(self) -> None:
         """Listen on every port, then write ``settings.json`` (atomically: readers never see half a file)."""
         loop = asyncio.get_running_loop()
-        self.ca = trustme.CA(organization_name="m365mail sandbox")
-        self.ca.cert_pem.write_to_path(str(self.ca_file))
-        leaf = self.ca.issue_cert("127.0.0.1", "localhost")
+        certificates = load_or_create(self.state_dir, self.host)
+        self.ca = certificates.ca
         tls = _server_context()
-        leaf.configure_cert(tls)
+        certificates.configure_server(tls)
         relay_tls = _server_context()
-        leaf.configure_cert(relay_tls)
+        certificates.configure_server(relay_tls)
         self.ca.configure_trust(relay_tls)
         relay_tls.verify_mode = ssl.CERT_OPTIONAL
         self._smtp = SmtpShared(self.state, tls, relay_tls)
@@ -288,6 +289,11 @@ class Sandbox:
                 transport="graph", **oauth, client_id=app.client_id, graph_endpoint=graph_endpoint,
                 ca_bundle=ca, from_email=from_email, allowed_senders=allowed,
             )
+        if basic is not None:
+            connections["ews"] = connection(
+                None, basic.address, basic.password, transport="ews", auth_type="ntlm",
+                ews_url=f"{http_base}/EWS/Exchange.asmx", ca_bundle=ca, from_email=from_email, allowed_senders=allowed,
+            )
         return {
             "smtp": {
                 "host": host,
@@ -300,6 +306,7 @@ class Sandbox:
             "token_endpoint": f"{http_base}/{tenant.tenant_id}/oauth2/v2.0/token",
             "authority_host": authority_host,
             "graph_endpoint": graph_endpoint,
+            "ews_url": f"{http_base}/EWS/Exchange.asmx",
             "inbox_url": f"{http_base}/",
             "admin_url": f"{http_base}/_sandbox",
             "ca_file": ca,

@@ -43,7 +43,6 @@ _AUTH_LISTENERS: frozenset[Listener] = frozenset({"submission", "ssl"})
 _AUTH_MECHANISMS = ("LOGIN", "PLAIN", "XOAUTH2")
 _STAGE_FAULTS: tuple[FaultKind, ...] = ("reply", "timeout")
 _DROP_FAULTS: tuple[FaultKind, ...] = ("drop_mid_data",)
-_MAX_FAULT_WAIT_S = 60.0
 _AUTH_LINE_LIMIT = 8192
 
 log = logging.getLogger(__name__)
@@ -193,7 +192,7 @@ class ExchangeSession:
         if fault is None:
             return None
         if fault.kind == "timeout":
-            await asyncio.sleep(min(fault.retry_after_s or _MAX_FAULT_WAIT_S, _MAX_FAULT_WAIT_S))
+            await asyncio.sleep(fault.wait_s())
             return replies.TIMED_OUT
         return replies.fault_reply(fault.code, fault.message)
 
@@ -326,7 +325,10 @@ class ExchangeSession:
             self._claimed = self.state.open_smtp_session(self.mailbox)
             if not self._claimed:
                 return replies.THREAD_LIMIT
-        return None if self._may_send_as(self.mailbox, address) else replies.SEND_AS_DENIED_ENVELOPE
+        if self._may_send_as(self.mailbox, address):
+            return None
+        self.state.refuse_send_as("smtp", address)
+        return replies.SEND_AS_DENIED_ENVELOPE
 
     def _refuse_header_sender(self, mailbox: str, headers: Message) -> str | None:
         author = _first_address(headers.get_all("From"))
@@ -339,6 +341,7 @@ class ExchangeSession:
             and self.state.has_right(self._rights_principal, author, "send_on_behalf")
         ):
             return None
+        self.state.refuse_send_as("smtp", author)
         return replies.SEND_AS_DENIED_HEADER.format(principal=mailbox, sender=author)
 
     def _may_send_as(self, mailbox: str, address: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import uuid
 from collections import Counter, defaultdict, deque
@@ -23,10 +24,13 @@ from typing import Any, Literal
 from .config import Grant, Right, TenantConfig
 from .tokens import TokenIssuer
 
-FaultTarget = Literal["smtp", "graph", "token"]
+FaultTarget = Literal["smtp", "graph", "token", "ews"]
 # "lose_answer" (Graph sendMail only): the message is accepted, but the client gets a 504 instead of the 202.
 FaultKind = Literal["drop_mid_data", "reply", "timeout", "lose_answer"]
 SmtpStage = Literal["connect", "ehlo", "auth", "mail", "rcpt", "data"]
+SendAsChannel = Literal["smtp", "graph", "ews"]
+FAULT_WAIT_S = 30.0  # how long a "timeout" fault hangs by default: longer than the usual client timeouts
+MAX_FAULT_WAIT_S = 60.0
 
 
 @dataclass
@@ -41,6 +45,14 @@ class Fault:
     count: int = 1
     probability: float | None = None  # when set, each matching request fails with this chance; count ignored
     stage: SmtpStage = "mail"  # SMTP only: where a "reply" fault answers ("data" = after the message body)
+    # Graph only: a regular expression searched in "METHOD /path" (e.g. "/send$", "^DELETE "); None: every request
+    route: str | None = None
+    seed: int | None = None  # with probability: the seed of this fault's own random draws, for repeatable runs
+
+    def wait_s(self) -> float:
+        """Return how long a "timeout" fault hangs before answering: its ``retry_after_s``, bounded."""
+        wait = self.retry_after_s or FAULT_WAIT_S
+        return min(wait, MAX_FAULT_WAIT_S) if wait >= 0 else 0.0  # NaN (not comparable): no wait
 
 
 @dataclass(frozen=True)
@@ -82,23 +94,27 @@ class _ScopeAddition:
 class SandboxState:
     """The tenant's mutable state. Construct with a tenant and a folder; ``reset()`` restores the config."""
 
-    tenant: TenantConfig
+    tenant: TenantConfig  # as changed at run time (``update_tenant``); ``configured_tenant`` is what reset restores
     state_dir: Path
     clock: Callable[[], float] = time.time
     tokens: TokenIssuer = field(init=False)
+    configured_tenant: TenantConfig = field(init=False)
     stats: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
     _grants: dict[tuple[str, str, Right], _ActiveGrant] = field(default_factory=dict)
     _scope_additions: dict[tuple[str, str], _ScopeAddition] = field(default_factory=dict)
+    _send_as_refusals: Counter[tuple[SendAsChannel, str]] = field(default_factory=Counter)
     _messages: dict[str, StoredMessage] = field(default_factory=dict)
     _sent_times: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     _recipient_times: dict[str, deque[tuple[float, int]]] = field(default_factory=lambda: defaultdict(deque))
     _smtp_sessions: Counter[str] = field(default_factory=Counter)
     _graph_requests: Counter[str] = field(default_factory=Counter)
+    _fault_draws: dict[int, random.Random] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._messages_dir.mkdir(exist_ok=True)
+        self.configured_tenant = self.tenant
         self.tokens = TokenIssuer(self.tenant, self.state_dir, clock=self.clock)
         self._load_grants_from_config()
         self._load_messages()
@@ -106,18 +122,25 @@ class SandboxState:
     # -- configuration -------------------------------------------------------------------------------------
 
     def reset(self, tenant: TenantConfig | None = None) -> None:
-        """Forget messages, faults, counters and admin-API grants; optionally switch to another tenant."""
+        """Forget messages, faults, counters, admin-API grants and tenant changes; optionally switch tenants.
+
+        The tenant goes back to the configured one (or to ``tenant``, which becomes the configured one), so a
+        change made through ``update_tenant`` or the admin API never leaks into whatever runs after a reset.
+        """
         if tenant is not None:
-            self.tenant = tenant
-            self.tokens.tenant = tenant
+            self.configured_tenant = tenant
+        self.tenant = self.configured_tenant
+        self.tokens.tenant = self.tenant
         self.clear_messages()
         self.faults.clear()
+        self._fault_draws.clear()
         self.stats.clear()
         self._sent_times.clear()
         self._recipient_times.clear()
         self._smtp_sessions.clear()
         self._graph_requests.clear()
         self._scope_additions.clear()
+        self._send_as_refusals.clear()
         self._load_grants_from_config()
 
     def update_tenant(self, **changes: Any) -> None:
@@ -150,6 +173,14 @@ class SandboxState:
             {**asdict(a.grant), "effective_at": a.effective_at, "effective": now >= a.effective_at}
             for a in self._grants.values()
         ]
+
+    def refuse_send_as(self, channel: SendAsChannel, mailbox: str) -> None:
+        """Record that ``channel`` refused to send as (or, over Graph, to reach) ``mailbox``."""
+        self._send_as_refusals[(channel, mailbox.casefold())] += 1
+
+    def send_as_refusals(self, channel: SendAsChannel, mailbox: str) -> int:
+        """Return how often ``channel`` refused ``mailbox`` since the last reset (a waiting client's attempts)."""
+        return self._send_as_refusals[(channel, mailbox.casefold())]
 
     def _load_grants_from_config(self) -> None:
         self._grants.clear()
@@ -255,22 +286,29 @@ class SandboxState:
     def add_fault(self, fault: Fault) -> None:
         """Arm a fault; it fires on the next matching requests."""
         self.faults.append(fault)
+        self._fault_draws[id(fault)] = random.Random(fault.seed)
 
     def take_fault(
-        self, target: FaultTarget, stage: SmtpStage | None = None, kinds: Collection[FaultKind] | None = None
+        self,
+        target: FaultTarget,
+        stage: SmtpStage | None = None,
+        kinds: Collection[FaultKind] | None = None,
+        route: str = "",
     ) -> Fault | None:
         """Return the fault to apply to this request (consuming one use), or None.
 
         ``kinds`` narrows the search to the kinds the caller can apply at this point (a dropped DATA transfer
-        is not a reply at a stage, for instance).
+        is not a reply at a stage, for instance); ``route`` ("METHOD /path") is matched by faults with a route.
         """
         for fault in list(self.faults):
             if fault.target != target or (stage is not None and fault.target == "smtp" and fault.stage != stage):
                 continue
             if kinds is not None and fault.kind not in kinds:
                 continue
+            if fault.route is not None and re.search(fault.route, route) is None:
+                continue
             if fault.probability is not None:
-                if random.random() < fault.probability:
+                if self._fault_draws.setdefault(id(fault), random.Random()).random() < fault.probability:
                     self.stats["faults_fired"] += 1
                     return fault
                 continue

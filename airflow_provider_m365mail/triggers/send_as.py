@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -31,6 +31,24 @@ from airflow_provider_m365mail.core.probe import (
     probe_send_as,
 )
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
+
+
+class TriggerClock(Protocol):
+    """Where the trigger reads the time (epoch seconds) and waits between probes; tests inject their own."""
+
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The wall clock and the event loop's sleep."""
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 def utc_iso(moment: datetime | str) -> str:
@@ -95,6 +113,7 @@ class SendAsPermissionTrigger(BaseTrigger):
     :param timeout_at: Epoch second after which the trigger gives up with a ``timeout`` event.
     :param probes: Probes already made (by the sensor before deferring).
     :param first_probe_at: When the first probe ran (ISO 8601, UTC).
+    :param clock: Where the time is read and the waits happen (tests); the wall clock by default.
     """
 
     def __init__(
@@ -111,6 +130,7 @@ class SendAsPermissionTrigger(BaseTrigger):
         timeout_at: float,
         probes: int = 0,
         first_probe_at: str | None = None,
+        clock: TriggerClock | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.conn_id = conn_id
@@ -124,6 +144,7 @@ class SendAsPermissionTrigger(BaseTrigger):
         self.timeout_at = timeout_at
         self.probes = probes
         self.first_probe_at = first_probe_at
+        self.clock: TriggerClock = clock or SystemClock()  # not serialised: the triggerer always uses the wall clock
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the keyword arguments that rebuild this trigger in the triggerer."""
@@ -158,13 +179,13 @@ class SendAsPermissionTrigger(BaseTrigger):
         last_answer = "not live at the last probe"
         while True:
             if probes:  # the sensor (or this loop) has just probed: wait first
-                remaining = self.timeout_at - time.time()
+                remaining = self.timeout_at - self.clock.time()
                 if remaining <= 0:
                     yield _event({"status": "timeout", "probes": probes, "message": last_answer})
                     return
                 wait = next_wait(self.poke_interval, probes, exponential_backoff=self.exponential_backoff,
                                  max_wait=self.max_wait)
-                await asyncio.sleep(min(wait, remaining))
+                await self.clock.sleep(min(wait, remaining))
             probes += 1
             first_probe_at = first_probe_at or utc_now_iso()
             outcome = await probe_send_as(

@@ -13,9 +13,12 @@ import re
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,10 @@ from airflow_provider_m365mail.cli.local_airflow import (
     EXAMPLE_DAGS,
     LocalAirflow,
     sandbox_connections,
+    tail,
 )
 from airflow_provider_m365mail.sandbox.server import Sandbox
-from airflow_provider_m365mail.sandbox.state import StoredMessage
+from airflow_provider_m365mail.sandbox.state import SandboxState, SendAsChannel, StoredMessage
 
 _JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 # A log line's time: "2026-01-31T08:00:00.123Z [info ..." (3.1+), "[2026-01-31T08:00:00.123+0000] {..." (3.0).
@@ -36,6 +40,9 @@ _JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 # included: Airflow's own line, left out of the secret scan on that version (any other leak is still caught).
 _MASK_REQUEST = re.compile(r"^.*Sending request\s+msg=MaskSecret\(.*$", re.MULTILINE)
 _LOG_TIME = re.compile(r"^\[?(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d(?:\.\d+)?)")
+
+# A grant to give once the sandbox has refused a client on this channel for this mailbox, e.g. a waiting sensor's probe
+GrantOnRefusal = Mapping[tuple[SendAsChannel, str], Callable[[SandboxState], None]]
 
 # The in-process tests import Airflow: keep it away from ~/airflow (subprocesses get their own home anyway).
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="m365mail-tests-airflow-"))
@@ -51,6 +58,8 @@ class DagRunOutcome:
     stats: dict[str, int]
     return_values: dict[str, Any] = field(default_factory=dict)  # task id -> its return value (XCom)
     task_states: dict[str, str] = field(default_factory=dict)  # task id -> final state
+    try_numbers: dict[str, int] = field(default_factory=dict)  # task id -> how many tries it ran
+    run_id: str = ""
 
     def task_log(self, task_id: str) -> str:
         """Return the parts of the output ``airflow dags test`` printed while running ``task_id``.
@@ -92,25 +101,72 @@ class DagRunner:
         *,
         dags_folder: Path = EXAMPLE_DAGS,
         extra_changes: Mapping[str, Mapping[str, Any]] | None = None,
+        field_changes: Mapping[str, Mapping[str, Any]] | None = None,
         default_connection: str = DEFAULT_SANDBOX_CONNECTION,
         config: Mapping[str, str] | None = None,
         before: Callable[[Sandbox], None] | None = None,
+        grant_on_refusal: GrantOnRefusal | None = None,
     ) -> DagRunOutcome:
         """Run ``dag_id`` once with ``airflow dags test`` and snapshot the outcome.
 
-        ``extra_changes`` patches the extras of the sandbox's connections, by conn id, for this run; ``config``
+        ``extra_changes`` patches the extras of the sandbox's connections, by conn id, for this run, and
+        ``field_changes`` their other fields (``password``, ``host`` ...); ``config``
         adds ``AIRFLOW__SECTION__KEY`` settings; ``before`` prepares the freshly reset sandbox (grants, faults,
-        tenant changes) on its own thread, e.g. ``lambda s: s.state.grant(...)``.
+        tenant changes) on its own thread, e.g. ``lambda s: s.state.grant(...)``. ``grant_on_refusal`` gives each
+        grant once the sandbox has refused its channel and mailbox, so a sensor surely starts before its grant is
+        live and gets it after one refused probe, however long Airflow takes to start.
         """
-        connections = sandbox_connections(self.sandbox.settings, default_connection)
-        for conn_id, changes in (extra_changes or {}).items():
-            connections[conn_id] = {**connections[conn_id], "extra": {**connections[conn_id]["extra"], **changes}}
-        airflow = LocalAirflow(home=self.home, connections=connections, dags_folder=dags_folder, config=config or {})
+        airflow = self._airflow(dags_folder, extra_changes, default_connection, config, field_changes)
         self.sandbox.reset()
         if before is not None:
             prepare = before
             self.sandbox.call(lambda: prepare(self.sandbox))
-        process = airflow.dags_test(dag_id)
+        with self._granting_on_refusal(grant_on_refusal or {}):
+            process = airflow.dags_test(dag_id)
+        return self._outcome(airflow, dag_id, process)
+
+    def clear_and_rerun(
+        self,
+        earlier: DagRunOutcome,
+        dag_id: str,
+        task_ids: Sequence[str],
+        *,
+        dags_folder: Path = EXAMPLE_DAGS,
+        default_connection: str = DEFAULT_SANDBOX_CONNECTION,
+    ) -> DagRunOutcome:
+        """Clear the finished tasks of an earlier run, as a user does in the UI, and run them again in that run.
+
+        ``airflow tasks clear`` then ``airflow tasks test`` for each task; the sandbox keeps what it received.
+        """
+        airflow = self._airflow(dags_folder, None, default_connection, None)
+        names = "|".join(f"^{task_id}$" for task_id in task_ids)
+        cleared = airflow.cli("tasks", "clear", dag_id, "-t", names, "-y")
+        assert cleared.returncode == 0, tail(cleared)
+        runs = [airflow.cli("tasks", "test", dag_id, task_id, earlier.run_id) for task_id in task_ids]
+        process = subprocess.CompletedProcess(
+            runs[0].args, max(r.returncode for r in runs), "".join(r.stdout for r in runs),
+            "".join(r.stderr for r in runs),
+        )
+        return self._outcome(airflow, dag_id, process)
+
+    def _airflow(
+        self,
+        dags_folder: Path,
+        extra_changes: Mapping[str, Mapping[str, Any]] | None,
+        default_connection: str,
+        config: Mapping[str, str] | None,
+        field_changes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> LocalAirflow:
+        connections = sandbox_connections(self.sandbox.settings, default_connection)
+        for conn_id, changes in (extra_changes or {}).items():
+            connections[conn_id] = {**connections[conn_id], "extra": {**connections[conn_id]["extra"], **changes}}
+        for conn_id, changes in (field_changes or {}).items():
+            connections[conn_id] = {**connections[conn_id], **changes}
+        return LocalAirflow(home=self.home, connections=connections, dags_folder=dags_folder, config=config or {})
+
+    def _outcome(
+        self, airflow: LocalAirflow, dag_id: str, process: subprocess.CompletedProcess[str]
+    ) -> DagRunOutcome:
         messages = self.sandbox.messages()
         outcome = DagRunOutcome(
             process=process,
@@ -121,6 +177,25 @@ class DagRunner:
         )
         self.sandbox.raise_server_errors()
         return outcome
+
+    @contextmanager
+    def _granting_on_refusal(self, grants: GrantOnRefusal) -> Iterator[None]:
+        """Watch the sandbox's refusals on a thread while the run lasts; give each grant after its first refusal."""
+        sandbox, run_over = self.sandbox, threading.Event()
+
+        def watch() -> None:
+            pending = dict(grants)
+            while pending and not run_over.wait(0.2):
+                for key in [k for k in pending if sandbox.call(partial(sandbox.state.send_as_refusals, *k))]:
+                    sandbox.call(partial(pending.pop(key), sandbox.state))
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            run_over.set()
+            watcher.join()
 
     def secrets(self) -> list[str]:
         """Return every credential the sandbox's connections carry."""
@@ -156,22 +231,26 @@ def _records(stream: str) -> list[tuple[str, str]]:
     return records
 
 
-def from_metadata(database: Path, dag_id: str) -> dict[str, dict[str, Any]]:
+def from_metadata(database: Path, dag_id: str) -> dict[str, Any]:
     """Read the task states and return values (XCom) of the DAG's latest run from the metadata database."""
     with sqlite3.connect(database) as db:
         row = db.execute("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)).fetchone()
         if row is None:
-            return {"return_values": {}, "task_states": {}}
+            return {"return_values": {}, "task_states": {}, "try_numbers": {}, "run_id": ""}
         run = (dag_id, row[0])
         values = db.execute(
             "SELECT task_id, value FROM xcom WHERE dag_id = ? AND run_id = ? AND key = 'return_value'", run
         ).fetchall()
         states = db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", run).fetchall()
+        tries = db.execute("SELECT task_id, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
+                           run).fetchall()
     return {
         # SQLite hands a JSON number back as a number, anything else as the JSON text
         "return_values": {task_id: value if isinstance(value, (int, float)) else json.loads(value)
                           for task_id, value in values},
         "task_states": dict(states),
+        "try_numbers": dict(tries),
+        "run_id": row[0],
     }
 
 

@@ -117,3 +117,27 @@ def test_a_missing_or_foreign_connection_names_the_setting_to_change(monkeypatch
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({"conn_type": "smtp", "host": "localhost"}))
     with pytest.raises(ConfigurationError, match="'smtp_default' has type 'smtp', not 'm365mail'"):
         send_email("bob@contoso.com", "x", "<p>x</p>", conn_id="smtp_default")
+
+
+def test_the_backend_sends_over_ews_when_the_connection_says_so(
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = m365_sandbox.settings["airflow_connections"]["ews"]
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection))
+
+    send_email("bob@contoso.com", "Nightly export", "<p>Done.</p>", cc="alice@contoso.com")
+
+    (stored,) = m365_sandbox.messages()
+    assert (stored.transport, stored.subject) == ("ews", "Nightly export")
+    assert sorted(stored.envelope_to) == ["alice@contoso.com", "bob@contoso.com"]
+
+
+@pytest.mark.usefixtures("default_connection")
+def test_one_path_as_files_is_checked_as_one_file(m365_sandbox: Sandbox, tmp_path: Any) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n", encoding="utf-8")
+    send_email("bob@contoso.com", "Dry", "<p>x</p>", files=str(report), dryrun=True)  # type: ignore[arg-type]
+    with pytest.raises(MessageValidationError, match=r"file not found: /nowhere/report\.csv"):
+        send_email("bob@contoso.com", "Dry", "<p>x</p>", files="/nowhere/report.csv", dryrun=True)  # type: ignore[arg-type]
+    assert m365_sandbox.messages() == []
+

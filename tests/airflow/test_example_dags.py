@@ -107,10 +107,12 @@ def test_custom_header_and_importance(example_run: Any) -> None:
 def test_xcom_holds_the_message_ids_the_server_stored(example_run: Any) -> None:
     report, _ = example_run.received("Tagesbericht ")
     notice, _ = example_run.received("Report for ")
-    assert example_run.return_values == {
+    ids = {task: account["message_ids"] for task, account in example_run.return_values.items()}
+    assert ids == {
         "send_report_as_team_mailbox": [report.message_id],
         "notify_on_behalf_of_team": [notice.message_id],
     }
+    assert example_run.return_values["notify_on_behalf_of_team"]["delivered_now"] == [notice.message_id]
 
 
 def test_invalid_input_fails_before_any_network_io_naming_the_field(refusals_run: Any) -> None:

@@ -52,7 +52,7 @@ def test_send_on_behalf_over_graph_names_the_account_as_sender(graph_run: Any) -
 
 def test_xcom_holds_the_graph_message_ids(graph_run: Any) -> None:
     report, _ = graph_run.received("Tagesbericht ")
-    assert graph_run.return_values["send_report_as_team_mailbox"] == [report.message_id]
+    assert graph_run.return_values["send_report_as_team_mailbox"]["message_ids"] == [report.message_id]
 
 
 def test_no_secret_reaches_the_output_of_a_graph_run(dag_runner: Any, graph_run: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import trustme
 
-from airflow_provider_m365mail.airflow_compat import redact
+from airflow_provider_m365mail.airflow_compat import AIRFLOW_VERSION, redact
 from airflow_provider_m365mail.core.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -16,6 +16,7 @@ from airflow_provider_m365mail.core.errors import (
     SendAsDeniedError,
 )
 from airflow_provider_m365mail.core.settings import AuthType, Security
+from airflow_provider_m365mail.core.settings.secret import Secret
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
@@ -39,7 +40,7 @@ def test_settings_come_from_the_connection_once(oauth2_hook: M365MailHook, m365_
     assert settings.port == m365_sandbox.settings["smtp"]["submission_port"]
     assert settings.auth_type is AuthType.OAUTH2_APP
     assert settings.security is Security.STARTTLS
-    assert settings.client_secret == m365_sandbox.settings["client_secret"]
+    assert settings.client_secret == Secret(m365_sandbox.settings["client_secret"])
     assert oauth2_hook.get_settings() is settings
     assert oauth2_hook.get_conn() is settings
 
@@ -74,7 +75,7 @@ def test_every_secret_of_the_connection_is_masked_in_logs(monkeypatch: pytest.Mo
                 "auth_type": "oauth2_app",
                 "tenant_id": "contoso.com",
                 "client_id": "app-1234",
-                "certificate_pem": pem,
+                "certificate_private_key": pem,
             },
         },
     )
@@ -206,3 +207,35 @@ def test_reading_the_connection_masks_only_secrets_and_never_warns_of_short_ones
     assert done.returncode == 0, done.stderr
     assert "too short" not in done.stdout + done.stderr
     assert done.stdout.strip().splitlines()[-1] == "smtp submission ***"
+
+
+@pytest.mark.skipif(
+    AIRFLOW_VERSION < (3, 2),
+    reason="Airflow before 3.2 refuses a connection whose extra is not a JSON object before any hook sees it",
+)
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ('{"transport": "smtp", "timeout": 30,}', r"extra: not valid JSON: .* \(character \d+\)"),
+        ('["transport", "smtp"]', "extra: must be a JSON object of settings, not an array"),
+    ],
+)
+def test_an_extra_that_is_not_a_json_object_is_named_as_the_problem(
+    monkeypatch: pytest.MonkeyPatch, extra: str, match: str
+) -> None:
+    use_connection(monkeypatch, "m365mail_broken", {"conn_type": "m365mail", "host": "127.0.0.1", "extra": extra})
+    with pytest.raises(ConfigurationError, match=match) as raised:
+        M365MailHook("m365mail_broken").get_settings()
+    assert raised.value.field == "extra"
+    assert "IP address" not in str(raised.value)
+
+
+def test_one_path_as_files_is_one_attachment(
+    oauth2_hook: M365MailHook, m365_sandbox: Sandbox, tmp_path: Any
+) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n", encoding="utf-8")
+    oauth2_hook.send(to="bob@contoso.com", subject="Report", text_content="attached", files=str(report))
+    (stored,) = m365_sandbox.messages()
+    parts = [p.get_filename() for p in m365_sandbox.parsed(stored.id).walk() if p.get_filename()]
+    assert parts == ["report.csv"]

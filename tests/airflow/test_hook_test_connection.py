@@ -92,12 +92,23 @@ def test_a_closed_port_fails_the_sign_in_with_a_fix(
     assert not secrets_in(message, m365_sandbox)
 
 
-def test_an_invalid_setting_fails_naming_the_field(monkeypatch: pytest.MonkeyPatch, m365_sandbox: Sandbox) -> None:
-    ok, message = check_connection(monkeypatch, m365_sandbox, "smtp_basic", security="tls13")
+@pytest.mark.parametrize(
+    ("connection", "changes", "field"),
+    [
+        ("smtp_basic", {"security": "tls13"}, "extra.security"),
+        ("graph", {"proxy": "http//proxyuser:Pr0xy-Secret@proxy:3128"}, "extra.proxy"),
+        ("graph", {"proxy": "ftp://proxyuser:Pr0xy-Secret@proxy"}, "extra.proxy"),
+    ],
+)
+def test_an_invalid_setting_fails_naming_the_field_never_its_credentials(
+    monkeypatch: pytest.MonkeyPatch, m365_sandbox: Sandbox, connection: str, changes: dict[str, str], field: str
+) -> None:
+    ok, message = check_connection(monkeypatch, m365_sandbox, connection, **changes)
 
     assert not ok
-    assert message.startswith("Connection settings failed: extra.security")
+    assert message.startswith(f"Connection settings failed: {field}")
     assert " Fix: " in message
+    assert "Pr0xy-Secret" not in message and "proxyuser" not in message
 
 
 @pytest.mark.sandbox(tenant={"smtp_auth_enabled": False})

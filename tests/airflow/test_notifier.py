@@ -103,6 +103,22 @@ def test_secrets_airflow_masks_are_masked_in_the_alert_too(m365_sandbox: Sandbox
     assert "etl:***@warehouse" in html
 
 
+def test_a_masked_secret_cut_by_the_exception_limit_is_not_half_mailed(m365_sandbox: Sandbox) -> None:
+    from airflow_provider_m365mail.airflow_compat import mask_secret
+    from airflow_provider_m365mail.core.alert import EXCEPTION_LIMIT
+
+    secret = "Boundary-Passw0rd-Secret-77"
+    mask_secret(secret)
+    head = EXCEPTION_LIMIT - 1000  # where summarize_exception cuts a long text
+    padding = "p" * (head - len("ConnectionError: ") - 10)
+    error = ConnectionError(padding + secret + " went wrong" + "q" * 10_000)
+    M365EmailNotifier(to="ops@contoso.com")(task_context(error=error))
+
+    (stored,) = m365_sandbox.messages()
+    raw = m365_sandbox.call(lambda: m365_sandbox.state.raw(stored.id)).decode()
+    assert secret[:10] not in raw
+
+
 def test_the_connection_follows_the_email_backend_setting_only_when_it_is_ours(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -203,3 +219,16 @@ def test_a_template_and_html_content_together_are_refused(tmp_path: Path) -> Non
     (tmp_path / "body.html").write_text("<p>x</p>")
     with pytest.raises(ValueError, match="html_content or template, not both"):
         M365EmailNotifier(to="ops@contoso.com", html_content="<p>y</p>", template=str(tmp_path / "body.html"))
+
+
+def test_the_alert_goes_out_over_ews_when_the_connection_says_so(
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = m365_sandbox.settings["airflow_connections"]["ews"]
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection))
+
+    M365EmailNotifier(to="ops@contoso.com")(task_context(error=RuntimeError("disk full")))
+
+    (stored,) = m365_sandbox.messages()
+    assert (stored.transport, stored.envelope_to) == ("ews", ("ops@contoso.com",))
+    assert "RuntimeError: disk full" in bodies(m365_sandbox.parsed(stored.id))[1]

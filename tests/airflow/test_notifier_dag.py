@@ -21,6 +21,7 @@ from airflow_provider_m365mail.airflow_compat import AIRFLOW_VERSION
 pytestmark = pytest.mark.airflow
 # A worker hands task callbacks the exception on every 3.x; `airflow dags test` does only from Airflow 3.3.
 DAGS_TEST_PASSES_THE_EXCEPTION = AIRFLOW_VERSION >= (3, 3)
+HAS_TASK_STATE_STORE = AIRFLOW_VERSION >= (3, 3)
 
 TEST_DAGS = Path(__file__).parent / "dags"
 BASE_URL = "https://airflow.contoso.com/"
@@ -140,10 +141,12 @@ def test_markup_in_an_exception_stays_text_and_long_text_is_shortened(alerts_run
     assert pre in text
 
 
-def test_a_callback_that_runs_twice_sends_the_same_message_id(alerts_run: Any) -> None:
+def test_a_callback_that_runs_twice_sends_its_alert_once(alerts_run: Any) -> None:
+    # The second run of the callback finds the alert in the task's delivery ledger (Airflow 3.3+); before 3.3 it
+    # sends it again under the same Message-ID, which Exchange's duplicate detection drops.
     twins = hostile_alerts(alerts_run)
-    assert len(twins) == 2
-    assert twins[0].message_id == twins[1].message_id
+    assert len(twins) == (1 if HAS_TASK_STATE_STORE else 2)
+    assert len({stored.message_id for stored in twins}) == 1
     for stored in twins:
         message = alerts_run.parsed[stored.id]
         assert sorted(stored.envelope_to) == ["airflow@contoso.com", "data-team@contoso.com", "ops@contoso.com"]

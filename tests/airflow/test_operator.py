@@ -7,6 +7,7 @@ The full task lifecycle (templates rendered by Airflow, XCom, retries) runs in `
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -31,9 +32,31 @@ def default_connection(m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection))
 
 
-def context_for(task_id: str, *, run_id: str = "manual__1", map_index: int = -1, try_number: int = 1) -> dict[str, Any]:
+class TaskStateStore:
+    """The blocking accessor Airflow 3.3 puts in ``context["task_state_store"]``, over a dict, counting writes."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.writes = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = json.loads(json.dumps(value))
+        self.writes += 1
+
+
+def context_for(
+    task_id: str,
+    *,
+    run_id: str = "manual__1",
+    map_index: int = -1,
+    try_number: int = 1,
+    store: TaskStateStore | None = None,
+) -> dict[str, Any]:
     ti = SimpleNamespace(dag_id="reports", run_id=run_id, task_id=task_id, map_index=map_index, try_number=try_number)
-    return {"ti": ti}
+    return {"ti": ti} if store is None else {"ti": ti, "task_state_store": store}
 
 
 def test_templated_fields_are_the_documented_ones() -> None:
@@ -89,7 +112,7 @@ def test_execute_sends_and_returns_the_stored_message_ids(m365_sandbox: Sandbox)
     )
     returned = operator.execute(context_for("report"))  # type: ignore[arg-type]
     (stored,) = m365_sandbox.messages()
-    assert returned == [stored.message_id]
+    assert returned["message_ids"] == returned["delivered_now"] == [stored.message_id]
     parsed = m365_sandbox.parsed(stored.id)
     parts = {part.get_filename(): part for part in parsed.walk() if part.get_filename()}
     assert parts["report.csv"].get_content_disposition() == "attachment"
@@ -99,10 +122,11 @@ def test_execute_sends_and_returns_the_stored_message_ids(m365_sandbox: Sandbox)
 
 def test_a_retried_task_reuses_its_message_id_and_a_mapped_one_does_not(m365_sandbox: Sandbox) -> None:
     operator = M365EmailOperator(task_id="notify", to="bob@contoso.com", subject="Ping", text_content="ping")
-    first = operator.execute(context_for("notify"))  # type: ignore[arg-type]
-    again = operator.execute(context_for("notify"))  # type: ignore[arg-type]
-    mapped = operator.execute(context_for("notify", map_index=3))  # type: ignore[arg-type]
-    other_run = operator.execute(context_for("notify", run_id="manual__2"))  # type: ignore[arg-type]
+    first, again, mapped, other_run = (
+        operator.execute(context)["message_ids"]  # type: ignore[arg-type]
+        for context in (context_for("notify"), context_for("notify"), context_for("notify", map_index=3),
+                        context_for("notify", run_id="manual__2"))
+    )
     assert first == again
     assert len({first[0], mapped[0], other_run[0]}) == 3
     assert [m.message_id for m in m365_sandbox.messages()] == [*first, *again, *mapped, *other_run]
@@ -131,14 +155,45 @@ def test_invalid_input_fails_the_task_without_retry_before_any_network_io(
 def test_send_separately_gives_each_recipient_a_message_with_a_stable_message_id(m365_sandbox: Sandbox) -> None:
     operator = M365EmailOperator(task_id="merge", to=["alice@contoso.com", "bob@contoso.com", "carol@example.org"],
                                  subject="Your figures", text_content="Here they are.", send_separately=True)
-    first = operator.execute(context_for("merge"))  # type: ignore[arg-type]
+    first = operator.execute(context_for("merge"))["message_ids"]  # type: ignore[arg-type]
     stored = m365_sandbox.messages()
     assert [m.envelope_to for m in stored] == [("alice@contoso.com",), ("bob@contoso.com",), ("carol@example.org",)]
     assert [m.message_id for m in stored] == first and len(set(first)) == 3
     assert [m365_sandbox.parsed(m.id)["To"] for m in stored] == ["alice@contoso.com", "bob@contoso.com",
                                                                   "carol@example.org"]
     assert m365_sandbox.state.stats["smtp_sessions"] == 1  # one connection for all three
-    assert operator.execute(context_for("merge", try_number=2)) == first  # type: ignore[arg-type]
+    assert operator.execute(context_for("merge", try_number=2))["message_ids"] == first  # type: ignore[arg-type]
+
+
+def test_a_cleared_task_with_a_ledger_sends_nothing_again_unless_asked_to_resend(m365_sandbox: Sandbox) -> None:
+    store = TaskStateStore()
+    merge = {"to": ["alice@contoso.com", "bob@contoso.com"], "subject": "Figures", "text_content": "x",
+             "send_separately": True}
+    first = M365EmailOperator(task_id="merge", **merge).execute(context_for("merge", store=store))  # type: ignore[arg-type]
+    assert len(first["delivered_now"]) == 2 and store.writes == 2  # the record, then "finished"
+    cleared = M365EmailOperator(task_id="merge", **merge).execute(  # type: ignore[arg-type]
+        context_for("merge", try_number=2, store=store)
+    )
+    assert cleared["delivered_now"] == [] and cleared["delivered_earlier"] == first["delivered_now"]
+    assert "resend=True sends everything again" in cleared["skipped"][0]
+    assert len(m365_sandbox.messages()) == 2
+    resent = M365EmailOperator(task_id="merge", resend=True, **merge).execute(  # type: ignore[arg-type]
+        context_for("merge", try_number=3, store=store)
+    )
+    assert resent["generation"] == 1 and len(resent["delivered_now"]) == 2
+    assert not set(resent["delivered_now"]) & set(first["delivered_now"])
+    assert sorted(a for m in m365_sandbox.messages() for a in m.envelope_to) == [
+        "alice@contoso.com", "alice@contoso.com", "bob@contoso.com", "bob@contoso.com"]
+
+
+def test_without_a_task_state_store_the_operator_says_a_retry_cannot_skip_what_was_delivered(
+    m365_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="airflow_provider_m365mail")
+    M365EmailOperator(task_id="old", to="bob@contoso.com", subject="x", text_content="x").execute(
+        context_for("old")  # type: ignore[arg-type]
+    )
+    assert "no task state store (3.3+)" in caplog.text
 
 
 def test_send_separately_with_cc_fails_the_task_naming_the_field(m365_sandbox: Sandbox) -> None:
@@ -173,9 +228,9 @@ def test_a_retried_graph_task_does_not_send_again_what_sent_items_holds(
     graph = m365_sandbox.settings["airflow_connections"]["graph"]
     monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(graph))
     operator = M365EmailOperator(task_id="graph", to="bob@contoso.com", subject="Once", text_content="x")
-    first = operator.execute(context_for("graph"))  # type: ignore[arg-type]
+    first = operator.execute(context_for("graph"))["message_ids"]  # type: ignore[arg-type]
     again = operator.execute(context_for("graph", try_number=2))  # type: ignore[arg-type]
-    assert again == first
+    assert again["message_ids"] == again["delivered_earlier"] == first
     assert [m.message_id for m in m365_sandbox.messages()] == first
 
 
@@ -201,5 +256,64 @@ def test_a_run_fails_the_task_with_a_refused_recipient_and_sends_the_mail_merge(
     statements = [m for m in delivery_run.messages if m.subject.startswith("Your statement")]
     assert sorted(m.envelope_to for m in statements) == [("alice@contoso.com",), ("bob@contoso.com",),
                                                           ("carol@fabrikam.com",)]
-    assert sorted(delivery_run.return_values["statements"]) == sorted(m.message_id for m in statements)
+    assert sorted(delivery_run.return_values["statements"]["message_ids"]) == sorted(m.message_id for m in statements)
     dag_runner.assert_no_secrets(delivery_run.output)
+
+
+BUSY = Fault("smtp", "reply", code=421, message="4.3.2 Service not available, closing transmission channel",
+             stage="mail", count=1000)
+
+
+@pytest.fixture(scope="module")
+def retries_run(dag_runner: Any) -> Any:
+    return dag_runner.run("m365mail_retries", dags_folder=TEST_DAGS,
+                          field_changes={"m365mail_smtp_basic": {"password": "not-the-password"}},
+                          # each try gives up on the busy server after 1 s instead of the default 300 s budget
+                          extra_changes={"m365mail_default": {"retry_budget_s": 1}},
+                          before=lambda sandbox: sandbox.state.add_fault(replace(BUSY)))
+
+
+def test_a_wrong_password_fails_the_task_on_its_first_try_despite_retries(retries_run: Any) -> None:
+    assert retries_run.task_states["wrong_password"] == "failed"
+    assert retries_run.try_numbers["wrong_password"] == 1  # of the 4 tries retries=3 allows
+    log = retries_run.task_log("wrong_password")
+    assert "AirflowFailException" in log and "535" in log
+    assert retries_run.messages == []
+
+
+def test_a_transient_failure_still_uses_the_tasks_retries(retries_run: Any) -> None:
+    assert retries_run.task_states["server_busy"] == "failed"
+    assert retries_run.try_numbers["server_busy"] == 2
+    assert "AirflowFailException" not in retries_run.task_log("server_busy")
+
+
+@pytest.mark.parametrize(
+    ("fault", "permanent"),
+    [
+        (Fault("smtp", "reply", code=550, message="5.1.10 RESOLVER.ADR.RecipientNotFound; not found", stage="rcpt"),
+         True),
+        (Fault("smtp", "reply", code=421, message="4.3.2 Service not available", stage="mail", count=1000), False),
+    ],
+)
+def test_permanent_server_refusals_fail_without_retry_and_transient_ones_raise_as_they_are(
+    m365_sandbox: Sandbox, fault: Fault, permanent: bool
+) -> None:
+    from airflow_provider_m365mail.core.errors import TransientSendError
+
+    m365_sandbox.call(lambda: m365_sandbox.state.add_fault(fault))
+    operator = M365EmailOperator(task_id="refused", to="gone@contoso.com", subject="x", text_content="x")
+    with pytest.raises(AirflowFailException if permanent else TransientSendError):
+        operator.execute(context_for("refused"))  # type: ignore[arg-type]
+    assert m365_sandbox.messages() == []
+
+
+@pytest.mark.parametrize("files", [str, Path])
+def test_one_path_as_files_attaches_that_file(m365_sandbox: Sandbox, tmp_path: Path, files: Any) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n", encoding="utf-8")
+    operator = M365EmailOperator(task_id="one_file", to="bob@contoso.com", subject="x", text_content="x",
+                                 files=files(report))
+    operator.execute(context_for("one_file"))  # type: ignore[arg-type]
+    (stored,) = m365_sandbox.messages()
+    parts = [p.get_filename() for p in m365_sandbox.parsed(stored.id).walk() if p.get_filename()]
+    assert parts == ["report.csv"]

@@ -20,7 +20,7 @@ from airflow_provider_m365mail.core.settings import EXTRA_KEYS
 from airflow_provider_m365mail.get_provider_info import get_provider_info
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
 
-SECRET_EXTRAS = {"client_secret", "certificate_pem", "refresh_token"}
+SECRET_EXTRAS = {"client_secret", "certificate_private_key", "refresh_token", "proxy"}
 
 
 def _schema(name: str) -> dict[str, object]:
@@ -129,25 +129,16 @@ def test_legacy_form_behaviour_matches_the_declarative_one() -> None:
     assert legacy == {key.replace("-", "_"): value for key, value in declarative.items()}
 
 
-def test_legacy_form_widgets_cover_every_extra() -> None:
-    pytest.importorskip("wtforms")
-    pytest.importorskip("flask_appbuilder")
-    from wtforms import PasswordField
-
-    widgets = M365MailHook.get_connection_form_widgets()
-    assert list(widgets) == list(EXTRA_KEYS)
-    assert {k for k, w in widgets.items() if w.field_class is PasswordField} == SECRET_EXTRAS
-
-
-def test_secret_extras_are_masked_by_airflow_or_marked_password() -> None:
+def test_every_secret_extra_has_a_name_airflow_hides() -> None:
     from airflow_provider_m365mail.airflow_compat import should_hide_value_for_key
 
     fields = connection_fields.conn_fields()
     for key in SECRET_EXTRAS:
         assert fields[key]["schema"]["format"] == "password"
-    # Airflow's own sensitive-name list already hides these two in connection extras; the hook masks the rest.
-    assert should_hide_value_for_key("client_secret")
-    assert should_hide_value_for_key("refresh_token")
+    # The REST API and the UI mask an extra by its key alone: a secret whose name Airflow does not recognise comes
+    # back in clear. Airflow 3.0 does not know "proxy" yet (3.1 added it); docs/connection.md says how to add it there.
+    shown_in_clear = [key for key in SECRET_EXTRAS if not should_hide_value_for_key(key)]
+    assert shown_in_clear == (["proxy"] if AIRFLOW_VERSION < (3, 1) else [])
 
 
 def test_notifier_and_email_backend_are_registered_by_their_import_paths() -> None:

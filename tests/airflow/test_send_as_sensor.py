@@ -1,52 +1,64 @@
 """SendAsPermissionSensor in a real Airflow (``airflow dags test``) against grants the sandbox applies late.
 
 One DAG run covers SMTP and Graph, poke, deferrable and reschedule mode: each waiting sensor starts before its grant
-(SMTP Send As or Send on Behalf) or access policy (Graph app-only) is live and must finish only after; sensors whose
-grant never comes time out; refused credentials fail at once with the hint. The tests read the snapshot of that run.
+(SMTP Send As or Send on Behalf) or access policy (Graph app-only) is live, given only once the sandbox has refused that
+sensor's first probe, and must finish only after; sensors whose grant never comes time out; refused credentials fail
+at once with the hint. The tests read the snapshot of that run.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_m365mail.sandbox.config import Right
 from airflow_provider_m365mail.sandbox.server import Sandbox
+from airflow_provider_m365mail.sandbox.state import SandboxState, SendAsChannel
 
 pytestmark = pytest.mark.airflow
 
 TEST_DAGS = Path(__file__).parent / "dags"
 SERVICE = "airflow@contoso.com"
-FIRST_DELAY_S, STEP_S = 25.0, 10.0  # the first grant goes live after Airflow's start-up, each next one later
-WAITING = {  # task -> (mailbox, which delay, permission)
-    "smtp_poke": ("alerts@contoso.com", 0, "send_as"),
-    "smtp_deferred": ("bob@contoso.com", 1, "send_as"),
-    "graph_poke": ("alerts@contoso.com", 2, "send_as"),
-    "graph_deferred": ("bob@contoso.com", 3, "send_as"),
-    "smtp_reschedule": ("data-team@contoso.com", 4, "send_on_behalf"),
+WAITING: dict[str, tuple[str, Right]] = {  # task -> (mailbox, permission) it waits for
+    "smtp_poke": ("alerts@contoso.com", "send_as"),
+    "smtp_deferred": ("bob@contoso.com", "send_as"),
+    "graph_poke": ("alerts@contoso.com", "send_as"),
+    "graph_deferred": ("bob@contoso.com", "send_as"),
+    "smtp_reschedule": ("data-team@contoso.com", "send_on_behalf"),
 }
 CLIENT_SECRET_TRIED = "not-the-client-secret"
 
 
 def prepare(sandbox: Sandbox) -> None:
-    """Grant the app Send As (SMTP) and access to mailboxes (Graph) with staggered delays; rotate a password."""
+    """Take the app's rights on the waiting mailboxes away (SMTP) or keep it out of them (Graph); rotate a password."""
     state, app = sandbox.state, sandbox.settings["client_id"]
     state.update_tenant(
         apps=tuple(replace(a, graph_scope=(SERVICE,)) for a in state.tenant.apps),
         mailboxes=tuple(replace(m, password="Rotated-Passw0rd!") if m.address == SERVICE else m
                         for m in state.tenant.mailboxes),
     )
-    for task, (mailbox, step, permission) in WAITING.items():
-        delay = FIRST_DELAY_S + step * STEP_S
+    for task, (mailbox, permission) in WAITING.items():
         if task.startswith("smtp"):
-            state.grant(app, mailbox, permission, delay)  # type: ignore[arg-type]
+            state.revoke(app, mailbox, permission)  # the tenant starts with the app's Send on Behalf on data-team
+
+
+def grants_on_refusal(app: str) -> dict[tuple[SendAsChannel, str], Callable[[SandboxState], None]]:
+    """Grant the app Send As or Send on Behalf (SMTP) or access (Graph) to each waiting sensor's mailbox, at once."""
+    found: dict[tuple[SendAsChannel, str], Callable[[SandboxState], None]] = {}
+    for task, (mailbox, permission) in WAITING.items():
+        if task.startswith("smtp"):
+            found["smtp", mailbox] = partial(SandboxState.grant, principal=app, mailbox=mailbox, right=permission)
         else:
-            state.add_to_graph_scope(app, mailbox, delay)
+            found["graph", mailbox] = partial(SandboxState.add_to_graph_scope, client_id=app, mailbox=mailbox)
+    return found
 
 
 @dataclass
@@ -70,12 +82,13 @@ def sensor_run(dag_runner: Any) -> SensorRun:
             "m365mail_default": {**allow, "client_secret": CLIENT_SECRET_TRIED},
         },
         before=prepare,
+        grant_on_refusal=grants_on_refusal(dag_runner.sandbox.settings["client_id"]),
     )
     sandbox = dag_runner.sandbox
     grants = sandbox.call(sandbox.state.grants_view)
     scopes = sandbox.call(sandbox.state.graph_scope_view)
     effective_at = {}
-    for task, (mailbox, _, permission) in WAITING.items():
+    for task, (mailbox, permission) in WAITING.items():
         rows = grants if task.startswith("smtp") else scopes
         [row] = [r for r in rows if r["mailbox"] == mailbox and r.get("right", "send_as") == permission
                  and r.get("principal", r.get("client_id")) == sandbox.settings["client_id"]]
@@ -106,7 +119,7 @@ def test_every_task_ends_as_expected(sensor_run: SensorRun) -> None:
 @pytest.mark.parametrize("task", list(WAITING))
 def test_a_sensor_succeeds_after_the_delay_and_not_before(sensor_run: SensorRun, task: str) -> None:
     report = sensor_run.outcome.return_values[task]
-    mailbox, _, permission = WAITING[task]
+    mailbox, permission = WAITING[task]
     transport = "smtp" if task.startswith("smtp") else "graph"
     assert (report["mailbox"], report["permission"], report["transport"]) == (mailbox, permission, transport)
     # Send on Behalf keeps the account in MAIL FROM: only a probe message can tell.
@@ -122,9 +135,9 @@ def test_probe_messages_are_marked_and_go_only_to_the_probe_recipient(sensor_run
     outcome = sensor_run.outcome
     sent = sorted((m.transport, outcome.parsed[m.id]["From"].addresses[0].addr_spec) for m in outcome.messages)
     assert sent == sorted(
-        ("smtp_submission" if task.startswith("smtp") else "graph", mailbox) for task, (mailbox, *_) in WAITING.items()
+        ("smtp_submission" if task.startswith("smtp") else "graph", mailbox) for task, (mailbox, _) in WAITING.items()
     )  # one confirming probe message per grant, none while waiting
-    rights = {mailbox: permission for mailbox, _, permission in WAITING.values()}
+    rights = {mailbox: permission for mailbox, permission in WAITING.values()}
     for stored in outcome.messages:
         parsed = outcome.parsed[stored.id]
         mailbox = parsed["From"].addresses[0].addr_spec

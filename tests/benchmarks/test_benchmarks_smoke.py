@@ -19,6 +19,7 @@ BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
         ("tokens.py", ["--smoke"], "token_requests_ratio_vs_smtphook"),
         ("import_cost.py", ["--smoke"], "import_time_ratio_vs_smtp"),
         ("graph_memory.py", ["--smoke"], "rss_growth_ratio"),
+        ("ledger_cost.py", ["--smoke"], "ledger_time_ratio_vs_no_ledger"),
     ],
 )
 def test_benchmark_prints_its_ratio(script: str, args: list[str], ratio: str) -> None:

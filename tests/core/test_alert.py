@@ -66,6 +66,17 @@ def test_long_exceptions_keep_their_start_and_end_and_say_what_was_left_out() ->
     assert len(summary) < EXCEPTION_LIMIT + 100
 
 
+def test_secrets_are_masked_before_a_long_exception_is_cut() -> None:
+    secret = "Cut-Here-Passw0rd-Secret"
+    head = EXCEPTION_LIMIT - 1000  # the cut falls inside the secret
+    text = "x" * (head - len("RuntimeError: ") - 10) + secret + "y" * 20_000
+
+    summary = summarize_exception(RuntimeError(text), redact=lambda t: t.replace(secret, "***"))
+
+    assert summary is not None and "***" in summary
+    assert secret[:10] not in summary and secret[-10:] not in summary
+
+
 @given(st.text(max_size=6000))
 def test_summaries_stay_bounded(text: str) -> None:
     summary = summarize_exception(text, limit=500)

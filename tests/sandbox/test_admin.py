@@ -162,3 +162,16 @@ def test_reset_forgets_messages_and_faults(m365_sandbox: Sandbox, admin: httpx.C
     assert admin.post("/reset").json() == {"reset": True}
     assert admin.get("/messages").json() == []
     assert admin.get("/faults").json() == []
+
+
+def test_reset_restores_the_tenant_changed_through_the_admin_api(m365_sandbox: Sandbox, admin: httpx.Client) -> None:
+    configured = admin.get("/tenant").json()
+    changed = admin.post("/tenant", json={"smtp_auth_enabled": False, "token_lifetime_s": 60,
+                                          "limits": {"messages_per_window": 1},
+                                          "mailboxes": {"temp@contoso.com": {"display_name": "Temp"}}})
+    assert changed.json() != configured
+
+    assert admin.post("/reset").json() == {"reset": True}
+
+    assert admin.get("/tenant").json() == configured
+    assert m365_sandbox.call(lambda: m365_sandbox.state.tenant) == m365_sandbox.tenant

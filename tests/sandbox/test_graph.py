@@ -160,6 +160,7 @@ def test_app_only_sends_as_the_url_mailbox_and_needs_its_grants_for_another_from
 
     assert (as_reports.status_code, on_behalf.status_code) == (202, 202)
     assert (refused.status_code, error_code(refused)) == (403, "ErrorSendAsDenied")
+    assert m365_sandbox.call(lambda: m365_sandbox.state.send_as_refusals("graph", "alerts@contoso.com")) == 1
     first, second = (m365_sandbox.parsed(m.id) for m in m365_sandbox.messages())
     assert (first["From"], first["Sender"]) == ("Contoso Reports <reports@contoso.com>", None)
     assert (second["From"], second["Sender"]) == ("Data Team <data-team@contoso.com>",
@@ -366,3 +367,61 @@ def test_reset_forgets_drafts(m365_sandbox: Sandbox, graph: httpx.Client) -> Non
     assert sent.status_code == 404
     assert sent.json()["error"]["code"] == "ErrorItemNotFound"
     assert m365_sandbox.messages() == []
+
+
+def test_a_subject_shaped_like_an_encoded_word_reaches_the_reader_literally(
+    m365_sandbox: Sandbox, graph: httpx.Client
+) -> None:
+    subjects = ["=?utf-8?q?x?=", "Load =?iso-8859-1?b?w6k=?= done", "Caf\u00e9 =?utf-8?q?=C3=A9?= " * 8]
+    for subject in subjects:
+        assert graph.post(f"/users/{SERVICE}/sendMail", json={"message": message(subject=subject)}).status_code == 202
+    stored = m365_sandbox.messages()
+    assert [m365_sandbox.parsed(m.id)["Subject"] for m in stored] == subjects
+    assert [m.subject for m in stored] == [s.strip() for s in subjects]
+
+
+def test_deleting_a_draft_answers_204_and_forgets_it_with_its_upload(
+    m365_sandbox: Sandbox, graph: httpx.Client
+) -> None:
+    draft_id = graph.post(f"/users/{SERVICE}/messages", json=message()).json()["id"]
+    session = graph.post(f"/users/{SERVICE}/messages/{draft_id}/attachments/createUploadSession", json={
+        "AttachmentItem": {"attachmentType": "file", "name": "dump.bin", "size": 4 * 1024 * 1024}})
+    upload_url = session.json()["uploadUrl"]
+    assert list((m365_sandbox.state.state_dir / "uploads").iterdir()) != []
+
+    elsewhere = graph.delete(f"/users/reports@contoso.com/messages/{draft_id}")
+    deleted = graph.delete(f"/users/{SERVICE}/messages/{draft_id}")
+    again = graph.delete(f"/users/{SERVICE}/messages/{draft_id}")
+
+    assert (elsewhere.status_code, error_code(elsewhere)) == (404, "ErrorItemNotFound")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert (again.status_code, error_code(again)) == (404, "ErrorItemNotFound")
+    assert graph.post(f"/users/{SERVICE}/messages/{draft_id}/send").status_code == 404
+    with httpx.Client(verify=m365_sandbox.client_context(), trust_env=False) as uploader:
+        assert uploader.get(upload_url).status_code == 404
+    assert list((m365_sandbox.state.state_dir / "uploads").iterdir()) == []
+    assert m365_sandbox.messages() == []
+
+
+def test_the_upload_url_reports_where_to_resume_and_when_it_expires(
+    m365_sandbox: Sandbox, graph: httpx.Client
+) -> None:
+    size = CHUNK + 1000
+    draft_id = graph.post(f"/users/{SERVICE}/messages", json=message()).json()["id"]
+    session = graph.post(f"/users/{SERVICE}/messages/{draft_id}/attachments/createUploadSession", json={
+        "AttachmentItem": {"attachmentType": "file", "name": "dump.bin", "size": size}}).json()
+    upload_url = session["uploadUrl"]
+    with httpx.Client(verify=m365_sandbox.client_context(), trust_env=False, timeout=30) as uploader:
+        fresh = uploader.get(upload_url)
+        uploader.put(upload_url, content=os.urandom(CHUNK), headers={"Content-Range": f"bytes 0-{CHUNK - 1}/{size}"})
+        halfway = uploader.get(upload_url)
+        uploader.put(upload_url, content=os.urandom(1000),
+                     headers={"Content-Range": f"bytes {CHUNK}-{size - 1}/{size}"})
+        done = uploader.get(upload_url)
+        with_auth = uploader.get(upload_url, headers={"Authorization": graph.headers["Authorization"]})
+        forged = uploader.get(upload_url.partition("?")[0] + "?tempauth=forged")
+
+    assert [r.status_code for r in (fresh, halfway, done)] == [200, 200, 200]
+    assert [r.json()["nextExpectedRanges"] for r in (fresh, halfway, done)] == [["0"], [str(CHUNK)], []]
+    assert fresh.json()["expirationDateTime"] == session["expirationDateTime"]
+    assert (with_auth.status_code, forged.status_code) == (401, 401)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, cast
@@ -10,6 +9,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+from airflow_provider_m365mail.sandbox.plugin import SandboxClock
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 MAILBOX = "alerts@contoso.com"
@@ -49,22 +49,26 @@ def send_as(graph: httpx.Client, mailbox: str) -> httpx.Response:
 
 
 def test_a_mailbox_added_to_the_policy_is_reachable_only_after_the_delay(
-    m365_sandbox: Sandbox, admin: httpx.Client, graph: httpx.Client
+    m365_sandbox: Sandbox, m365_sandbox_clock: SandboxClock, admin: httpx.Client, graph: httpx.Client
 ) -> None:
     restrict_to_service_account(m365_sandbox)
     client_id = m365_sandbox.settings["client_id"]
 
-    created = admin.post("/graph_scope", json={"client_id": client_id, "mailbox": MAILBOX, "delay_s": 1.0})
+    created = admin.post("/graph_scope", json={"client_id": client_id, "mailbox": MAILBOX, "delay_s": 3600})
+    m365_sandbox_clock.advance(3599)
     before = send_as(graph, MAILBOX)
     [view] = admin.get("/graph_scope").json()
-    time.sleep(1.1)
+    m365_sandbox_clock.advance(1)
     after = send_as(graph, MAILBOX)
+    [view_after] = admin.get("/graph_scope").json()
 
     assert created.status_code == 201
-    assert (view["mailbox"], view["delay_s"], view["effective"]) == (MAILBOX, 1.0, False)
+    assert (view["mailbox"], view["delay_s"], view["effective"]) == (MAILBOX, 3600, False)
+    assert view_after["effective"] is True
     assert (before.status_code, cast(str, before.json()["error"]["code"])) == (403, "ErrorAccessDenied")
     assert after.status_code == 202
     assert [m.envelope_from for m in m365_sandbox.messages()] == [MAILBOX]
+    assert m365_sandbox.call(lambda: m365_sandbox.state.send_as_refusals("graph", MAILBOX)) == 1  # the one refused
 
 
 def test_withdrawn_and_reset_additions_no_longer_count(

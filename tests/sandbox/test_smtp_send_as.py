@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import smtplib
-import time
 from collections.abc import Callable
 
 import pytest
 
 from airflow_provider_m365mail.sandbox import replies
+from airflow_provider_m365mail.sandbox.plugin import SandboxClock
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 SmtpConnect = Callable[..., smtplib.SMTP]  # the ``smtp_connect`` fixture (tests/conftest.py)
@@ -54,18 +54,17 @@ def test_header_from_without_send_as_is_refused_after_data(m365_sandbox: Sandbox
 
 
 def test_send_as_grant_takes_effect_only_after_its_propagation_delay(
-    m365_sandbox: Sandbox, smtp_connect: SmtpConnect
+    m365_sandbox: Sandbox, m365_sandbox_clock: SandboxClock, smtp_connect: SmtpConnect
 ) -> None:
-    m365_sandbox.call(lambda: m365_sandbox.state.grant(SERVICE, "bob@contoso.com", "send_as", delay_s=0.6))
-    granted_at = time.monotonic()
+    m365_sandbox.call(lambda: m365_sandbox.state.grant(SERVICE, "bob@contoso.com", "send_as", delay_s=1800))
     conn = smtp_connect()
     conn.login(SERVICE, PASSWORD)
+    m365_sandbox_clock.advance(1799)
     with pytest.raises(smtplib.SMTPSenderRefused) as refused:
         conn.sendmail("bob@contoso.com", RECIPIENTS, message("bob@contoso.com"))
     assert refused.value.smtp_code == 550
-    assert time.monotonic() - granted_at < 0.6, "the check must run inside the delay to prove anything"
 
-    time.sleep(0.7)
+    m365_sandbox_clock.advance(1)
     conn.sendmail("bob@contoso.com", RECIPIENTS, message("bob@contoso.com"))
     assert [m.envelope_from for m in m365_sandbox.messages()] == ["bob@contoso.com"]
 
@@ -92,3 +91,19 @@ def test_revoked_send_as_is_refused_again(m365_sandbox: Sandbox, signed_in: smtp
     assert m365_sandbox.call(lambda: m365_sandbox.state.revoke(SERVICE, "reports@contoso.com", "send_as"))
     with pytest.raises(smtplib.SMTPSenderRefused):
         signed_in.sendmail("reports@contoso.com", RECIPIENTS, message("reports@contoso.com"))
+
+
+def test_each_refused_send_as_is_recorded_for_its_mailbox(m365_sandbox: Sandbox, signed_in: smtplib.SMTP) -> None:
+    with pytest.raises(smtplib.SMTPSenderRefused):  # 5.7.60 at MAIL FROM
+        signed_in.sendmail("bob@contoso.com", RECIPIENTS, message("bob@contoso.com"))
+    with pytest.raises(smtplib.SMTPDataError):  # 5.2.252 after DATA
+        signed_in.sendmail(SERVICE, RECIPIENTS, message("Bob@contoso.com"))
+    signed_in.sendmail("reports@contoso.com", RECIPIENTS, message("reports@contoso.com"))
+
+    def refusals() -> tuple[int, ...]:
+        count = m365_sandbox.state.send_as_refusals
+        return count("smtp", "bob@contoso.com"), count("smtp", "reports@contoso.com"), count("graph", "bob@contoso.com")
+
+    assert m365_sandbox.call(refusals) == (2, 0, 0)
+    m365_sandbox.reset()
+    assert m365_sandbox.call(refusals) == (0, 0, 0)

@@ -8,7 +8,9 @@ MSAL is blocking and imported lazily; every call into it runs in a worker thread
 
 MSAL also caches *error* responses of the token endpoint (a 400 for 60 s, a 429/5xx for its Retry-After), keyed
 by the request: after fixing a secret in the identity provider, the same application answers with the cached
-failure for up to a minute. ``clear_applications()`` drops every application and its caches.
+failure for up to a minute. ``clear_applications()`` drops every application and its caches. So that a retry does
+not just meet that cached failure again, a transient token error carries the wait the endpoint asked for (its
+``Retry-After``, which MSAL honours up to an hour), remembered from the response itself.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_m365mail.core.auth.tls import make_ssl_context
+from airflow_provider_m365mail.core.auth.token_errors import is_token_request_error, translate_token_error
 from airflow_provider_m365mail.core.errors import (
     MSAL_ERROR_CACHE_S,
     AuthenticationError,
@@ -36,6 +40,7 @@ from airflow_provider_m365mail.core.settings import CLOUDS, AuthType, MailSettin
 from airflow_provider_m365mail.core.settings.private_servers import skip_user_realm_discovery
 
 if TYPE_CHECKING:
+    import requests
     from msal import ConfidentialClientApplication
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,8 @@ _apps_lock = threading.Lock()
 # One acquisition at a time per (application, scope): concurrent cold starts then make one token request and
 # the others are served from MSAL's cache.
 _acquire_locks: dict[tuple[int, str], threading.Lock] = {}
+# Authority -> monotonic time until which the token endpoint asked not to be called (its last 429/5xx Retry-After).
+_quiet_until: dict[str, float] = {}
 
 
 def _acquire_lock(app: ConfidentialClientApplication, scope: str) -> threading.Lock:
@@ -106,13 +113,19 @@ class TokenSource:
         """Return a valid access token for ``scope`` (e.g. ``https://outlook.office365.com/.default``).
 
         Raises ``AuthenticationError`` (with the AADSTS code and a hint) when the identity provider refuses,
-        ``TransientSendError`` when it cannot be reached or answers 5xx.
+        ``TransientSendError`` when it cannot be reached or answers 5xx, ``PermanentSendError`` when TLS fails
+        (see ``token_errors``).
         """
         started = time.time()
-        result = await asyncio.to_thread(self._acquire_blocking, scope)
+        try:
+            result = await asyncio.to_thread(self._acquire_blocking, scope)
+        except TransientSendError as exc:
+            self._with_endpoint_wait(exc)
+            raise
         token = result.get("access_token")
         if not isinstance(token, str):
-            raise classify_aadsts(result.get("error"), result.get("error_description"), result.get("error_codes"))
+            error = classify_aadsts(result.get("error"), result.get("error_description"), result.get("error_codes"))
+            raise self._with_endpoint_wait(error) if isinstance(error, TransientSendError) else error
         expires_in = float(result.get("expires_in", 0))
         log.debug(
             "access token for %s from %s, valid for %.0f s",
@@ -122,25 +135,24 @@ class TokenSource:
         )
         return AccessToken(token=token, expires_on=started + expires_in)
 
-    def _acquire_blocking(self, scope: str) -> Mapping[str, Any]:
-        import requests
-        from msal.exceptions import MsalServiceError
+    def _with_endpoint_wait(self, error: TransientSendError) -> TransientSendError:
+        """Make a transient error ask for the wait the token endpoint named, which MSAL's error cache enforces."""
+        with _apps_lock:
+            quiet_until = _quiet_until.get(self._settings.authority, 0.0)
+        error.retry_after = max(error.retry_after or 0.0, quiet_until - time.monotonic(), MSAL_ERROR_CACHE_S)
+        return error
 
+    def _acquire_blocking(self, scope: str) -> Mapping[str, Any]:
         try:
             app = application_for(self._settings)
             with _acquire_lock(app, scope):
                 return self._acquire_with(app, [scope])
         except M365MailError:
             raise
-        except requests.RequestException as exc:
-            raise TransientSendError(
-                f"the identity provider at {self._settings.authority} could not be reached ({type(exc).__name__})"
-            ) from exc
-        except MsalServiceError as exc:  # an HTTP error without a JSON answer, e.g. a bare 500 or 503
-            raise TransientSendError(
-                f"the identity provider at {self._settings.authority} failed ({exc})",
-                retry_after=MSAL_ERROR_CACHE_S,
-            ) from exc
+        except Exception as exc:
+            if is_token_request_error(exc):
+                raise translate_token_error(exc, self._settings.authority) from exc
+            raise
 
     def _acquire_with(self, app: ConfidentialClientApplication, scopes: list[str]) -> Mapping[str, Any]:
         s = self._settings
@@ -153,9 +165,9 @@ class TokenSource:
             if cached and "access_token" in cached:
                 return dict(cached)
         if s.refresh_token:
-            return dict(app.acquire_token_by_refresh_token(s.refresh_token, scopes))
+            return dict(app.acquire_token_by_refresh_token(s.refresh_token.reveal(), scopes))
         if s.username and s.password:
-            return dict(app.acquire_token_by_username_password(s.username, s.password, scopes))
+            return dict(app.acquire_token_by_username_password(s.username, s.password.reveal(), scopes))
         raise ConfigurationError(
             "extra.refresh_token",
             "delegated OAuth2 needs a refresh_token extra, or login and password",
@@ -173,7 +185,7 @@ def application_for(settings: MailSettings) -> ConfidentialClientApplication:
         settings.client_id or "",
         fingerprint,
         settings.ca_bundle or "",
-        settings.proxy or "",
+        settings.proxy.reveal() if settings.proxy else "",
     )
     with _apps_lock:
         app = _apps.get(key)
@@ -188,6 +200,7 @@ def clear_applications() -> None:
     with _apps_lock:
         _apps.clear()
         _acquire_locks.clear()
+        _quiet_until.clear()
 
 
 def load_client_certificate(pem: bytes, *, thumbprint: str | None, field_name: str) -> ClientCertificate:
@@ -222,9 +235,10 @@ def load_client_certificate(pem: bytes, *, thumbprint: str | None, field_name: s
 
 def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
     """Return MSAL's client credential and a fingerprint that identifies it without revealing it."""
-    if settings.certificate_path or settings.certificate_pem:
-        if settings.certificate_pem:
-            pem, field_name = settings.certificate_pem.encode("utf-8"), "extra.certificate_pem"
+    if settings.certificate_path or settings.certificate_private_key:
+        if settings.certificate_private_key:
+            pem = settings.certificate_private_key.reveal().encode("utf-8")
+            field_name = "extra.certificate_private_key"
         else:
             assert settings.certificate_path is not None
             field_name = "extra.certificate_path"
@@ -237,22 +251,37 @@ def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
         cert = load_client_certificate(pem, thumbprint=settings.certificate_thumbprint, field_name=field_name)
         return cert.as_msal_credential(), "cert:" + hashlib.sha256(pem).hexdigest()
     if settings.client_secret:
-        return settings.client_secret, "secret:" + hashlib.sha256(settings.client_secret.encode()).hexdigest()
+        secret = settings.client_secret.reveal()
+        return secret, "secret:" + hashlib.sha256(secret.encode()).hexdigest()
     raise ConfigurationError(
-        "extra.client_secret", "OAuth2 needs a client secret or a certificate (certificate_path / certificate_pem)"
+        "extra.client_secret",
+        "OAuth2 needs a client secret or a certificate (certificate_path / certificate_private_key)",
     )
+
+
+def _note_retry_after(authority: str, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """Remember the Retry-After of a throttled or failing token endpoint (MSAL serves its cached error until then)."""
+    if response.status_code != 429 and response.status_code < 500:
+        return
+    value = response.headers.get("Retry-After", "")
+    if value.isdigit():
+        with _apps_lock:
+            _quiet_until[authority] = time.monotonic() + min(float(value), 3600.0)
 
 
 def _build_application(settings: MailSettings, credential: str | dict[str, str]) -> ConfidentialClientApplication:
     import msal
     import requests
 
+    if settings.ca_bundle:
+        make_ssl_context(settings)  # a bundle that is not PEM is refused naming extra.ca_bundle, as over SMTP
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE and friends would override verify=
     session.verify = settings.ca_bundle or True
     if settings.proxy:
-        session.proxies = {"http": settings.proxy, "https": settings.proxy}
+        session.proxies = {"http": settings.proxy.reveal(), "https": settings.proxy.reveal()}
     session.request = functools.partial(session.request, timeout=settings.timeout)  # type: ignore[method-assign]
+    session.hooks["response"].append(functools.partial(_note_retry_after, settings.authority))
 
     microsoft = settings.authority_host.lower() in MICROSOFT_AUTHORITY_HOSTS
     try:

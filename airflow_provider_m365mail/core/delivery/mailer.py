@@ -3,45 +3,49 @@
 A message with more recipients than the connection allows per message (Exchange Online: 500) is split into
 batches, each a message of its own; ``separately`` sends one message per To recipient instead (mail merge). Every
 message gets its Message-ID before the first attempt, so a retry, or a task retried by Airflow, resubmits the same
-Message-ID and Exchange's duplicate detection can drop repeats. Where the transport can look a Message-ID up
-(Graph, in Sent Items) a retry first asks whether the earlier attempt went through, and does not send it again.
+Message-ID and Exchange's duplicate detection can drop repeats. With a ``DeliveryLedger`` a retried task skips
+what an earlier try delivered; where the transport can look a Message-ID up (Graph, in Sent Items) a retry after
+an attempt that may have gone through first asks whether it did.
+
+Recipients a server refuses for now (a 4xx at RCPT TO, such as 452 4.5.3 too many recipients) are sent the same
+message, headers and Message-ID unchanged, in a further round: never dropped, never counted as refused.
 
 Transient failures (dropped connections, 4xx replies, throttling, an unreachable identity provider) are retried
-on a new connection with exponential backoff and jitter, honouring a server's Retry-After, for a bounded number of
-attempts within a deadline of four times the connection timeout. Permanent failures are raised at once. A
-connection with an alternate server fails over to it while the primary cannot be reached (``failover``). Sends
-keep to the mailbox's ``max_messages_per_minute`` (``rate_limit``), and long runs log their progress.
+on a new connection, with exponential backoff and jitter or after the wait the server asked for, for as long as
+the connection's ``retry_budget_s`` allows from a message's first failure, not for a number of attempts. A
+message waiting for its retry does not hold the others up: they go on, and it goes out when its wait is over.
+Only replies about the whole mailbox (421, Graph 429, the 30-a-minute quota) hold every send for the server's
+wait. A wait that would end beyond the budget is not slept: the message is *left over* for the task's next try.
+Permanent failures are raised at once. A connection with an alternate server fails over to it while the primary
+cannot be reached (``failover``). Sends keep to the mailbox's ``max_messages_per_minute`` (``rate_limit``).
+
+Every send ends with a ``DeliveryAccount`` and one summary log line: delivered now, delivered by an earlier try,
+refused, left over. When something is left over the last transient error is raised, so the task is retried.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import logging
+import random
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential,
-    wait_random,
-)
-
+from airflow_provider_m365mail.core.delivery.account import DeliveryAccount
+from airflow_provider_m365mail.core.delivery.batches import split_per_recipient, split_recipients
+from airflow_provider_m365mail.core.delivery.ledger import DeliveryLedger, with_generation
 from airflow_provider_m365mail.core.delivery.pacing import SendingRate, sending_rate
 from airflow_provider_m365mail.core.errors import (
-    MessageValidationError,
-    RecipientsPartlyRefusedError,
+    M365MailError,
     ServerUnreachableError,
     ThrottledError,
     TransientSendError,
-    classify_partial_refusal,
 )
 from airflow_provider_m365mail.core.identity import SenderIdentity
-from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage, make_message_id
+from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
 from airflow_provider_m365mail.core.transports import make_transport
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, SentItemsLookup, Transport
@@ -49,11 +53,24 @@ from airflow_provider_m365mail.core.transports.failover import DEFAULT_COOL_DOWN
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_ATTEMPTS = 4
 PROGRESS_EVERY_S = 10.0
 PROGRESS_EVERY_MESSAGES = 500
 _SLOW_DOWN_S = 1.0  # pause after a 421 that names no wait
-_exponential = wait_exponential(multiplier=0.5, max=30.0) + wait_random(0, 0.5)
+_BACKOFF_FIRST_S = 0.5
+_BACKOFF_MAX_S = 30.0
+_JITTER_S = 0.5
+
+RateFor = Callable[[str, str, int, float], SendingRate]
+Batch = tuple[OutgoingMessage, SenderIdentity]
+
+
+@dataclass
+class _Tries:
+    """How one message has fared so far in this try of the send."""
+
+    failures: int = 0
+    first_failure_at: float | None = None
+    maybe_sent: bool = False  # an earlier attempt may have gone through although it failed
 
 
 class Mailer:
@@ -61,7 +78,9 @@ class Mailer:
 
     One ``Mailer`` serves one task at a time: ``send`` and ``send_many`` share the transport's connection.
     ``check_sent_items`` makes even the first attempt look for an earlier try's copy (a retried Airflow task);
-    ``rate_window_s`` is the span ``max_messages_per_minute`` counts over (shorter only in tests).
+    ``ledger`` remembers across tries what was delivered, and ``resend`` starts a new send generation when the
+    ledger says an earlier try delivered everything. ``rate_window_s`` is the span ``max_messages_per_minute``
+    counts over (shorter only in tests); ``clock``, ``sleep`` and ``rates`` let tests run without waiting.
     """
 
     def __init__(
@@ -69,16 +88,24 @@ class Mailer:
         settings: MailSettings,
         *,
         transport: Transport | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         check_sent_items: bool = False,
         failover_cool_down_s: float = DEFAULT_COOL_DOWN_S,
         rate_window_s: float = 60.0,
+        ledger: DeliveryLedger | None = None,
+        resend: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rates: RateFor = sending_rate,
     ) -> None:
         self._settings = settings
         self._transport = transport or make_transport(settings, failover_cool_down_s=failover_cool_down_s)
-        self._max_attempts = max_attempts
         self._check_sent_items = check_sent_items
         self._rate_window_s = rate_window_s
+        self._ledger = ledger
+        self._resend = resend
+        self._clock = clock
+        self._sleep = sleep
+        self._rates = rates
 
     @property
     def transport(self) -> Transport:
@@ -94,7 +121,17 @@ class Mailer:
     async def send_many(
         self, items: Sequence[tuple[OutgoingMessage, SenderIdentity]], *, separately: bool = False
     ) -> list[SendResult]:
-        """Send several messages over one connection; return the results in order, one per message sent."""
+        """Send several messages over one connection; return the results in order, one per message delivered."""
+        return (await self.deliver(items, separately=separately)).results
+
+    async def deliver(
+        self, items: Sequence[tuple[OutgoingMessage, SenderIdentity]], *, separately: bool = False
+    ) -> DeliveryAccount:
+        """Send what is left of several messages over one connection and account for every one of them.
+
+        Raise the last transient error when a message is left over after its retry budget (the ledger keeps what
+        went out), or a permanent error at once.
+        """
         limit = self._settings.max_recipients_per_message
         batches = [
             (batch, identity)
@@ -103,63 +140,163 @@ class Mailer:
                 split_per_recipient(message, identity) if separately else split_recipients(message, identity, limit)
             )
         ]
-        progress = _Progress(len(batches))
-        results: list[SendResult] = []
-        async with self._transport:
-            for batch, identity in batches:
-                mailbox = identity.auth_account or identity.envelope_from
-                rate = sending_rate(
-                    self._settings.host or self._settings.graph_endpoint,
-                    mailbox,
-                    self._settings.max_messages_per_minute,
-                    self._rate_window_s,
-                )
-                result = await self._send_with_retry(batch, identity, rate)
-                rate.count_recipients(len(result.accepted), mailbox)
-                if result.refused:
-                    _log_refused(result)
-                results.append(result)
-                progress.advance()
-        return results
+        account = DeliveryAccount()
+        if self._ledger is not None:
+            batches = await self._resume(batches, account)
+        done: dict[int, SendResult] = {}
+        pending = []
+        for index, (batch, _identity) in enumerate(batches):
+            if self._ledger is not None and self._ledger.delivered(_message_id(batch)):
+                done[index] = _delivered_earlier(batch, self._transport.name)
+            else:
+                pending.append(index)
+        if done:
+            account.skipped.append(
+                f"{len(done)} message(s) not sent again: an earlier try delivered them"
+                + (" (resend=True sends everything again)" if len(done) == len(batches) else "")
+            )
+        last_error: TransientSendError | None = None
+        try:
+            async with self._transport:
+                last_error = await self._send_pending(batches, pending, done, account)
+        finally:
+            if self._ledger is not None:
+                await self._ledger.flush()
+        account.results = [done[index] for index in sorted(done)]
+        if self._ledger is not None:
+            account.refused = dict(self._ledger.refused)
+            if not account.left_over:
+                await self._ledger.finish()
+        else:
+            account.refused = {a: reply for result in account.results for a, reply in result.refused.items()}
+        log.info("%s", account.summary())
+        if last_error is not None:
+            last_error.delivery_summary = account.summary()
+            raise last_error
+        return account
 
     async def check(self) -> CheckResult:
         """Check the connection (connect, authenticate) without sending anything."""
         return await self._transport.check()
 
-    async def _send_with_retry(
-        self, message: OutgoingMessage, identity: SenderIdentity, rate: SendingRate
-    ) -> SendResult:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientSendError),
-            stop=stop_after_attempt(self._max_attempts) | stop_before_delay(self._settings.timeout * 4),
-            wait=_backoff,
-            before_sleep=_log_retry(message),
-            reraise=True,
-        )
-        # Whether an earlier attempt may have gone through although it failed (a timeout, a dropped connection);
-        # a server that refused with throttling, or could not be reached, took nothing.
-        maybe_sent = self._check_sent_items
-        async for attempt in retrying:
-            with attempt:
-                if maybe_sent:
-                    earlier = await self._find_sent(message, identity)
-                    if earlier is not None:
-                        return earlier
-                try:
-                    return await self._attempt(message, identity, rate)
-                except TransientSendError as exc:
-                    maybe_sent = not isinstance(exc, (ThrottledError, ServerUnreachableError))
-                    raise
-        raise AssertionError("tenacity ends with a result or an exception")
+    async def _resume(self, batches: list[Batch], account: DeliveryAccount) -> list[Batch]:
+        """Read the ledger; start a new send generation when asked to send a finished send again."""
+        assert self._ledger is not None
+        await self._ledger.load()
+        if self._ledger.finished and self._resend:
+            await self._ledger.new_generation()
+            account.skipped.append(f"sending everything again as asked (resend): generation {self._ledger.generation}")
+        generation = account.generation = self._ledger.generation
+        return [
+            (replace(batch, message_id=with_generation(_message_id(batch), generation, i.from_address.domain)), i)
+            for batch, i in batches
+        ]
 
-    async def _attempt(self, message: OutgoingMessage, identity: SenderIdentity, rate: SendingRate) -> SendResult:
-        async with rate.slot():
+    async def _send_pending(
+        self, batches: list[Batch], pending: list[int], done: dict[int, SendResult], account: DeliveryAccount
+    ) -> TransientSendError | None:
+        """Send each pending message; a failed one waits for its retry while the others go on."""
+        fresh = deque(pending)
+        waiting: list[tuple[float, int]] = []  # (ready at, index): messages waiting for their retry
+        tries = {index: _Tries() for index in pending}
+        progress = _Progress(len(pending), self._clock)
+        earlier_rounds: dict[int, SendResult] = {}  # index -> what earlier rounds delivered, while some were deferred
+        last_error: TransientSendError | None = None
+        while fresh or waiting:
+            if waiting and (not fresh or waiting[0][0] <= self._clock()):
+                ready_at, index = heapq.heappop(waiting)
+                if ready_at > self._clock():
+                    await self._before_wait()
+                    await self._sleep(ready_at - self._clock())
+            else:
+                index = fresh.popleft()
+            batch, identity = batches[index]
+            mailbox = identity.auth_account or identity.envelope_from
+            rate = self._rates(
+                self._settings.host or self._settings.graph_endpoint,
+                mailbox,
+                self._settings.max_messages_per_minute,
+                self._rate_window_s,
+            )
+            try:
+                result = await self._attempt(batch, identity, rate, tries[index])
+            except TransientSendError as exc:
+                retry_at = self._schedule_retry(batch, exc, tries[index], account)
+                if retry_at is None:
+                    last_error = exc
+                else:
+                    heapq.heappush(waiting, (retry_at, index))
+                continue
+            if index in earlier_rounds:
+                result = earlier_rounds.pop(index).followed_by(result)
+            if result.deferred:
+                # The server deferred some recipients (a 4xx at RCPT TO, e.g. 452 4.5.3): they get the same message,
+                # headers and Message-ID unchanged, in a further round. The transport raises when it defers them all,
+                # so each round delivers to someone.
+                earlier_rounds[index] = result
+                rest = tuple(a for a in batch.recipients() if a.email in result.deferred)
+                batches[index] = (replace(batch, envelope=rest), identity)
+                fresh.appendleft(index)
+                continue
+            done[index] = result
+            if self._ledger is not None:  # found in Sent Items counts too: the next try need not look again
+                await self._ledger.record(result.message_id, result.refused)
+            rate.count_recipients(len(result.accepted), mailbox)
+            if result.refused:
+                _log_refused(result)
+            progress.advance()
+        return last_error
+
+    def _schedule_retry(
+        self, message: OutgoingMessage, error: TransientSendError, tries: _Tries, account: DeliveryAccount
+    ) -> float | None:
+        """Return when to retry a message that failed, or None when that would pass its retry budget."""
+        now = self._clock()
+        tries.failures += 1
+        if tries.first_failure_at is None:
+            tries.first_failure_at = now
+        # A server that refused with throttling, or could not be reached, took nothing.
+        tries.maybe_sent = not isinstance(error, (ThrottledError, ServerUnreachableError))
+        wait = _backoff(error, tries.failures)
+        deadline = tries.first_failure_at + self._settings.retry_budget_s
+        message_id = _message_id(message)
+        if now + wait > deadline:
+            account.left_over[message_id] = f"{type(error).__name__}: {error}"
+            log.warning(
+                "attempt %d to send %s failed (%s code=%s status=%s: %s); a retry in %.1f s would pass the "
+                "connection's retry budget of %.0f s: left over for the task's next try",
+                tries.failures, message_id, type(error).__name__, error.code, error.enhanced_status, error, wait,
+                self._settings.retry_budget_s,
+            )
+            return None
+        log.warning(
+            "attempt %d to send %s failed (%s code=%s status=%s: %s); retrying in %.1f s",
+            tries.failures, message_id, type(error).__name__, error.code, error.enhanced_status, error, wait,
+        )
+        return now + wait
+
+    async def _attempt(
+        self, message: OutgoingMessage, identity: SenderIdentity, rate: SendingRate, tries: _Tries
+    ) -> SendResult:
+        if tries.maybe_sent or (self._check_sent_items and tries.failures == 0):
+            earlier = await self._find_sent(message, identity)
+            if earlier is not None:
+                return earlier
+        started = tries.first_failure_at if tries.first_failure_at is not None else self._clock()
+        async with rate.slot(give_up_at=started + self._settings.retry_budget_s, before_wait=self._before_wait):
             try:
                 return await self._transport.send(message, identity)
             except TransientSendError as exc:
-                if isinstance(exc, ThrottledError) or exc.code == "421":
-                    rate.slow_down(exc.retry_after if exc.retry_after is not None else _SLOW_DOWN_S)
+                if _holds_mailbox(exc):
+                    # The whole wait the server asked for: a sender whose budget ends sooner is not made to wait.
+                    wait = exc.retry_after if exc.retry_after is not None else _SLOW_DOWN_S
+                    rate.slow_down(wait, " ".join(part for part in (exc.code, exc.enhanced_status) if part))
                 raise
+
+    async def _before_wait(self) -> None:
+        """Write the ledger down before waiting, so a task killed while it waits loses no record."""
+        if self._ledger is not None:
+            await self._ledger.flush()
 
     async def _find_sent(self, message: OutgoingMessage, identity: SenderIdentity) -> SendResult | None:
         """Return a result for a message an earlier try already sent, if the transport can tell."""
@@ -168,84 +305,57 @@ class Mailer:
         if not await self._transport.find_sent(message.message_id, identity):
             return None
         log.warning("%s is already in Sent Items from an earlier try; not sending it again", message.message_id)
-        return SendResult(
-            message_id=message.message_id,
-            accepted=tuple(a.email for a in message.recipients()),
-            refused={},
-            reply="found in Sent Items; not sent again",
-            transport=self._transport.name,
-            already_sent=True,
-        )
+        return replace(_delivered_earlier(message, self._transport.name), reply="found in Sent Items; not sent again")
 
 
-def split_per_recipient(message: OutgoingMessage, identity: SenderIdentity) -> list[OutgoingMessage]:
-    """Split a message into one message per To recipient (mail merge), each with a Message-ID of its own.
+def _message_id(message: OutgoingMessage) -> str:
+    assert message.message_id is not None, "split_recipients and split_per_recipient give every batch one"
+    return message.message_id
 
-    Each Message-ID derives from the message's and the recipient's address, so it is the same on every try
-    whatever the order of the list. Cc and Bcc have no meaning here and are refused.
+
+def _delivered_earlier(message: OutgoingMessage, transport: str) -> SendResult:
+    return SendResult(
+        message_id=_message_id(message),
+        accepted=tuple(a.email for a in message.recipients()),
+        refused={},
+        reply="recorded as delivered by an earlier try; not sent again",
+        transport=transport,
+        already_sent=True,
+    )
+
+
+def _holds_mailbox(error: M365MailError) -> bool:
+    """Tell whether a reply is about the whole mailbox, so every send waits (421, Graph 429, 5.2.2 quota).
+
+    The 4.3.2 concurrency limit and 4.7.5xx IP throttling are answered by retrying that message later; the
+    others go on meanwhile.
     """
-    for name in ("cc", "bcc"):
-        if getattr(message, name):
-            raise MessageValidationError(
-                name,
-                "sending separately gives each To recipient a message of their own; there is nobody to copy",
-                hint=f"put these addresses in to, or send without send_separately to keep {name}",
-            )
-    domain = identity.from_address.domain
-    base = message.message_id or make_message_id(uuid.uuid4().hex, domain)
-    return [
-        replace(message, to=(address,), message_id=make_message_id(f"{base}|{address.email.casefold()}", domain))
-        for address in message.to
-    ]
+    if error.code == "421":
+        return True
+    status = error.enhanced_status or ""
+    return isinstance(error, ThrottledError) and not status.startswith(("4.3.2", "4.7."))
 
 
-def split_recipients(message: OutgoingMessage, identity: SenderIdentity, limit: int) -> list[OutgoingMessage]:
-    """Split a message into messages of at most ``limit`` recipients (To, then Cc, then Bcc, in order).
-
-    Each part lists only its own recipients. The first part keeps the message's Message-ID; part ``i`` gets
-    one derived from it and ``i``, so the split is the same on every attempt. A message without a Message-ID
-    gets a new one here.
-    """
-    domain = identity.from_address.domain
-    message_id = message.message_id or make_message_id(uuid.uuid4().hex, domain)
-    tagged = [("to", a) for a in message.to] + [("cc", a) for a in message.cc] + [("bcc", a) for a in message.bcc]
-    if len(tagged) <= limit:
-        return [replace(message, message_id=message_id)]
-    parts = []
-    for index, start in enumerate(range(0, len(tagged), limit)):
-        chunk = tagged[start : start + limit]
-        parts.append(
-            replace(
-                message,
-                to=tuple(a for kind, a in chunk if kind == "to"),
-                cc=tuple(a for kind, a in chunk if kind == "cc"),
-                bcc=tuple(a for kind, a in chunk if kind == "bcc"),
-                message_id=message_id if index == 0 else make_message_id(f"{message_id}#{index}", domain),
-            )
-        )
-    return parts
-
-
-def partial_refusal(results: Sequence[SendResult]) -> RecipientsPartlyRefusedError | None:
-    """Return the error naming every recipient the server refused across ``results``, or None if there is none."""
-    refused = {address: reply for result in results for address, reply in result.refused.items()}
-    if not refused:
-        return None
-    return classify_partial_refusal(refused, [address for result in results for address in result.accepted])
+def _backoff(error: TransientSendError, failures: int) -> float:
+    """Return the wait before the next attempt: the server's, else exponential backoff with jitter."""
+    if error.retry_after is not None:
+        return max(0.0, error.retry_after)
+    return float(min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2 ** (failures - 1))) + random.uniform(0, _JITTER_S)
 
 
 class _Progress:
     """Log how a long run is going (sent N of M, rate, time left) every few seconds or messages."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, clock: Callable[[], float]) -> None:
+        self._clock = clock
         self._total = total
         self._done = 0
-        self._started = self._logged_at = time.monotonic()
+        self._started = self._logged_at = clock()
         self._logged_count = 0
 
     def advance(self) -> None:
         self._done += 1
-        now = time.monotonic()
+        now = self._clock()
         due = now - self._logged_at >= PROGRESS_EVERY_S or self._done - self._logged_count >= PROGRESS_EVERY_MESSAGES
         if self._total < 2 or not (due or self._done == self._total):
             return
@@ -269,27 +379,3 @@ def _log_refused(result: SendResult) -> None:
         len(result.refused),
         listing,
     )
-
-
-def _backoff(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome is not None else None
-    if isinstance(error, TransientSendError) and error.retry_after is not None:
-        return max(0.0, error.retry_after)
-    return _exponential(state)
-
-
-def _log_retry(message: OutgoingMessage) -> Callable[[RetryCallState], None]:
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
-            "attempt %d to send %s failed (%s code=%s status=%s: %s); retrying in %.1f s",
-            state.attempt_number,
-            message.message_id,
-            type(error).__name__,
-            getattr(error, "code", None),
-            getattr(error, "enhanced_status", None),
-            error,
-            state.upcoming_sleep,
-        )
-
-    return before_sleep

@@ -6,7 +6,9 @@ submitted in the last window, counting each submission from the moment it *finis
 when it accepted) never sees more than the limit, whatever the network latency. A leaky bucket such as
 ``aiolimiter`` would not do: it lets a full burst through, then keeps dripping, so any 60 s span can hold nearly
 twice the limit. When the server pushes back anyway (4.3.2, 421, 429) ``slow_down`` holds every sender of that
-mailbox in the process for the wait the server asked for.
+mailbox in the process for the wait the server asked for, never longer than the caller's bound, and says so in the
+log (what it waits for, until when). A sender whose own deadline comes before the hold ends is not made to wait: it
+gets a ``ThrottledError`` at once (a notifier must not hang for an hour behind a 429 with ``Retry-After: 3600``).
 
 One ``SendingRate`` exists per (server, mailbox) in a process (``sending_rate``), shared by every task and event
 loop there: its state is guarded by a thread lock and waiting is a plain ``asyncio.sleep``, bound to no loop.
@@ -19,8 +21,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+from airflow_provider_m365mail.core.errors import ThrottledError
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +38,23 @@ _POLL_S = 0.01  # how often a sender waiting on in-flight sends looks again
 class SendingRate:
     """Allow at most ``limit`` submissions in any ``window_s`` seconds, and count recipients per rolling day."""
 
-    def __init__(self, limit: int, window_s: float = 60.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window_s: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
+        self._sleep = sleep
         self.limit = limit
         self.window_s = window_s
         self._finished: deque[float] = deque()
         self._in_flight = 0
         self._paused_until = 0.0
+        self._pause_reason = ""
         self._day: deque[tuple[float, int]] = deque()
         self._warned = False
 
@@ -50,10 +64,23 @@ class SendingRate:
             self.limit, self.window_s = limit, window_s
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Wait until one more submission fits the limit, hold the slot while it runs, then count it."""
-        while (wait := self._try_claim()) > 0:
-            await asyncio.sleep(wait)
+    async def slot(
+        self,
+        *,
+        give_up_at: float | None = None,
+        before_wait: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[None]:
+        """Wait until one more submission fits the limit, hold the slot while it runs, then count it.
+
+        ``give_up_at`` (on this rate's clock) bounds a server's hold: a hold lasting beyond it raises
+        ``ThrottledError`` instead of waiting. ``before_wait`` runs once before the first wait of any kind.
+        """
+        waited = False
+        while (wait := self._try_claim(give_up_at)) > 0:
+            if not waited and before_wait is not None:
+                await before_wait()
+            waited = True
+            await self._sleep(wait)
         try:
             yield
         finally:
@@ -61,10 +88,22 @@ class SendingRate:
                 self._in_flight -= 1
                 self._finished.append(self._clock())
 
-    def slow_down(self, seconds: float) -> None:
-        """Hold every new submission for ``seconds`` (the server said it is overloaded or throttling us)."""
+    def slow_down(self, seconds: float, reason: str) -> None:
+        """Hold every new submission for ``seconds`` (the server said it is overloaded or throttling us).
+
+        Callers bound ``seconds`` by their retry budget; ``reason`` (the server's reply) goes into the log line.
+        """
         with self._lock:
-            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            until = self._clock() + seconds
+            if until <= self._paused_until:
+                return
+            self._paused_until, self._pause_reason = until, reason
+        log.warning(
+            "holding every send from this mailbox for %.1f s, until %s, as the server asked (%s)",
+            seconds,
+            (datetime.now() + timedelta(seconds=seconds)).strftime("%H:%M:%S"),
+            reason,
+        )
 
     def count_recipients(self, count: int, mailbox: str) -> None:
         """Count recipients toward the rolling day; warn when the mailbox nears or passes Exchange's 10,000."""
@@ -85,11 +124,17 @@ class SendingRate:
                 DAILY_RECIPIENT_LIMIT,
             )
 
-    def _try_claim(self) -> float:
+    def _try_claim(self, give_up_at: float | None) -> float:
         """Claim a slot and return 0, or return how long to wait before trying again."""
         with self._lock:
             now = self._clock()
             if now < self._paused_until:
+                if give_up_at is not None and self._paused_until > give_up_at:
+                    raise ThrottledError(
+                        f"the server asked this mailbox to wait {self._paused_until - now:.1f} s more, beyond this "
+                        f"send's retry budget ({self._pause_reason})",
+                        retry_after=self._paused_until - now,
+                    )
                 return self._paused_until - now
             while self._finished and self._finished[0] <= now - self.window_s:
                 self._finished.popleft()

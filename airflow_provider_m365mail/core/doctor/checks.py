@@ -92,6 +92,13 @@ class DoctorOptions:
     mail_dns: bool = True  # MX and SPF checks for direct send and relay
 
 
+SERVER_TITLES = {
+    TransportKind.SMTP: "SMTP EHLO / AUTH",
+    TransportKind.GRAPH: "Graph sendMail access",
+    TransportKind.EWS: "EWS sign-in (GetFolder)",
+}
+
+
 def describe_connection(settings: MailSettings) -> dict[str, Any]:
     """Return the connection's non-secret settings, as the doctor shows them."""
     host, port = server_endpoint(settings)
@@ -346,7 +353,9 @@ async def token(settings: MailSettings, options: DoctorOptions, lookup: DnsLooku
     title = TITLES["token"]
     if not uses_oauth(settings):
         return CheckReport("token", title, Status.SKIP, f"auth_type {settings.auth_type.value} uses no token")
-    scope = settings.graph_scope if settings.transport is TransportKind.GRAPH else xoauth2_scope(settings)
+    scope = {TransportKind.GRAPH: settings.graph_scope, TransportKind.EWS: settings.ews_scope}.get(
+        settings.transport
+    ) or xoauth2_scope(settings)
     got = await TokenSource(settings).get_token(scope)
     return CheckReport("token", title, Status.PASS,
                        f"token for {scope} from {settings.authority_host} (expires in {got.expires_in():.0f} s)")
@@ -356,7 +365,7 @@ async def server(settings: MailSettings, options: DoctorOptions, lookup: DnsLook
     """Sign in over SMTP (EHLO, STARTTLS, AUTH, NOOP) or call Graph, sending nothing (the transport's check)."""
     from airflow_provider_m365mail.core.transports import make_transport
 
-    title = "Graph sendMail access" if settings.transport is TransportKind.GRAPH else "SMTP EHLO / AUTH"
+    title = SERVER_TITLES[settings.transport]
     result = await make_transport(settings).check()
     if result.error is not None:
         return error_report("server", title, result.error)
@@ -374,19 +383,18 @@ async def send_as(settings: MailSettings, options: DoctorOptions, lookup: DnsLoo
 
     title = send_as_title(options)
     identity = resolve_identity(settings, from_email=options.send_as)
-    mode = options.probe_mode or ("auto" if settings.transport is TransportKind.GRAPH else "envelope")
+    mode = options.probe_mode or ("envelope" if settings.transport is TransportKind.SMTP else "auto")
     outcome = await probe_send_as(settings, identity, mode=ProbeMode(mode), recipient=options.probe_recipient)
+    verdict = f"{outcome.verdict.value} ({outcome.method})"
     if outcome.error is not None and outcome.verdict is not ProbeVerdict.LIVE:
         report = error_report("send_as", title, outcome.error)
         status = Status.WARN if outcome.verdict is ProbeVerdict.TRANSIENT else Status.FAIL
         # Missing, on the wrong principal or still propagating look the same to Exchange: name the right trustee.
         fix = f"{outcome.cause}; a new grant takes up to an hour to apply" if outcome.cause else report.fix
-        return dataclasses.replace(report, status=status, fix=fix,
-                                   detail=f"{outcome.verdict.value} ({outcome.method}): {report.detail}")
+        return dataclasses.replace(report, status=status, fix=fix, detail=f"{verdict}: {report.detail}")
     status = {ProbeVerdict.LIVE: Status.PASS, ProbeVerdict.TRANSIENT: Status.WARN}.get(outcome.verdict, Status.FAIL)
-    detail = f"{outcome.verdict.value} ({outcome.method}): {outcome.detail}"
     if status is Status.PASS:
-        return CheckReport("send_as", title, status, detail)
-    return CheckReport("send_as", title, status, detail,
+        return CheckReport("send_as", title, status, f"{verdict}: {outcome.detail}")
+    return CheckReport("send_as", title, status, f"{verdict}: {outcome.detail}",
                        fix="grant Send As (Add-RecipientPermission) and allow up to 60 minutes",
                        docs=doctor_docs("send_as"))

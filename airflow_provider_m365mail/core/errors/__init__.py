@@ -2,7 +2,8 @@
 
 ``hierarchy`` holds the exceptions, ``catalogue`` what each known reply from Exchange Online, Microsoft Graph and
 Microsoft Entra ID means and how to fix it, ``classify`` turns replies into exceptions, and ``troubleshooting``
-names each entry's section of the troubleshooting page. Imports nothing else from the core.
+names each entry's section of the troubleshooting page; ``foreign`` holds what the per-library translators of
+foreign exceptions (aiosmtplib, httpx, requests and MSAL) share. Imports nothing else from the core.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from airflow_provider_m365mail.core.errors.classify import (
     MSAL_ERROR_CACHE_S,
     SMTP_STAGES,
     classify_aadsts,
+    classify_ews_fault,
     classify_graph_error,
     classify_partial_refusal,
     classify_refused_recipients,
@@ -55,6 +57,7 @@ __all__ = [
     "TransientSendError",
     "ValidationError",
     "classify_aadsts",
+    "classify_ews_fault",
     "classify_graph_error",
     "classify_partial_refusal",
     "classify_refused_recipients",

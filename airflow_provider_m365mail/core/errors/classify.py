@@ -202,6 +202,18 @@ def classify_graph_error(
     return _build(entry, fallback, " ".join(text.split()), code=code or str(status), retry_after=retry_after)
 
 
+def classify_ews_fault(code: str, message: str, *, back_off_s: float | None = None) -> M365MailError:
+    """Turn an EWS ``ResponseCode`` (or ``HTTP<status>``) and its ``MessageText`` into an exception.
+
+    ``back_off_s`` is the server's ``BackOffMilliseconds`` in seconds. Unknown codes are permanent, except
+    ``HTTP5xx``, which is transient.
+    """
+    entry = next((e for e in KNOWN_REPLIES if e.source is ReplySource.EWS and e.code == code), None)
+    fallback = TransientSendError if code.startswith("HTTP5") else PermanentSendError
+    text = f"Exchange Server (EWS) refused the request: {code}: {_shorten(message)}"
+    return _build(entry, fallback, text, code=code, retry_after=back_off_s)
+
+
 _TRANSIENT_ENTRA_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 # MSAL answers a repeated token request from its cache of 429/5xx replies for their Retry-After (5 s when the
 # identity provider names none): a retry any sooner only meets the same cached failure.

@@ -6,7 +6,7 @@
     ├── ValidationError            .field; bad input, raised before any network I/O
     │   ├── ConfigurationError     a connection setting is wrong
     │   └── MessageValidationError a message field is wrong
-    ├── TransientSendError         .retry_after; retrying later can succeed
+    ├── TransientSendError         .retry_after, .delivery_summary; retrying later can succeed
     │   ├── ThrottledError         a rate or concurrency limit was hit
     │   └── ServerUnreachableError the server could not be reached at all (an alternate server may help)
     │       └── HostNotFoundError  its name does not resolve (most often a typo in the host)
@@ -93,6 +93,11 @@ class TransientSendError(M365MailError):
     ) -> None:
         super().__init__(message, code=code, enhanced_status=enhanced_status, hint=hint)
         self.retry_after = retry_after
+        self.delivery_summary: str | None = None  # set when this error left messages over: what the send did
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} ({self.delivery_summary})" if self.delivery_summary else text
 
 
 class ThrottledError(TransientSendError):

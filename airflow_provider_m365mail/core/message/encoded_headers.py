@@ -5,6 +5,8 @@ it is; these two classes use that to encode text exactly:
 
 - text that merely looks like an RFC 2047 encoded word ("=?utf-8?q?x?=") is sent unencoded by the stdlib, and
   every mail client would decode it, so such a value is sent entirely as encoded words;
+- the stdlib's unstructured folder puts plain spaces *between* encoded words, where readers drop them (a space
+  before a no-break space is lost), so any non-ASCII value is sent entirely as encoded words too;
 - the stdlib's phrase folder can glue an encoded word to the next character (for display names mixing no-break
   and plain spaces), which loses characters, so address headers are written here: a short ASCII name as a
   quoted string, any other name as encoded words, one address per line.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email import headerregistry
 from email.header import Header
 from typing import Any
 
@@ -42,13 +43,13 @@ class EncodedTextHeader:
 
 def text_header(name: str, value: str) -> str | EncodedTextHeader:
     """Return the value to store for an unstructured header, encoding it whole when it needs to be."""
-    return EncodedTextHeader(name, value) if ENCODED_WORD.search(value) else value
+    return EncodedTextHeader(name, value) if ENCODED_WORD.search(value) or not value.isascii() else value
 
 
 def _mailbox(address: Address, linesep: str) -> str:
     if not address.name:
         return address.email
-    quoted = str(headerregistry.Address(display_name=address.name, addr_spec=address.email))
+    quoted = address.formatted()
     if address.name.isascii() and len(quoted) <= _MAX_QUOTED:
         return quoted
     name = Header(address.name, "utf-8").encode(linesep=linesep, maxlinelen=_MAX_QUOTED)

@@ -12,20 +12,23 @@ import hashlib
 import mimetypes
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy, utils
 from email.message import EmailMessage, MIMEPart
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from airflow_provider_m365mail.core.errors import MessageValidationError
+from airflow_provider_m365mail.core.message.address_syntax import domain_key
 from airflow_provider_m365mail.core.message.addresses import (
     Address,
     parse_address_list,
     refuse_control_characters,
     refuse_line_breaks,
+    refuse_unencodable,
 )
 from airflow_provider_m365mail.core.message.encoded_headers import address_header, text_header
 from airflow_provider_m365mail.core.message.header_factory import HEADER_FACTORY
@@ -40,6 +43,9 @@ RESERVED_HEADERS = frozenset(
     {"from", "to", "cc", "bcc", "sender", "reply-to", "message-id", "date", "subject", "mime-version",
      "importance", "x-priority"}
 )
+# Trace fields (RFC 5321 4.4, RFC 5322 3.6.6-3.6.7): servers add them on the way; set by a sender they would forge
+# a message's path or a resend. Disposition-Notification-To (a read-receipt request) is the sender's to set.
+TRACE_HEADERS = frozenset({"return-path", "received"})
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII except ":"
 _CONTENT_ID = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]+$")
 _MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
@@ -58,6 +64,14 @@ class Attachment:
     def __post_init__(self) -> None:
         if (self.content is None) == (self.path is None):
             raise MessageValidationError("attachments", f"{self.filename!r}: give exactly one of content or path")
+        if not isinstance(self.filename, str):
+            raise MessageValidationError("attachments", f"a file name must be text, not {type(self.filename).__name__}")
+        if self.content is not None and not isinstance(self.content, bytes):
+            raise MessageValidationError(
+                "attachments", f"{self.filename!r}: content must be bytes, not {type(self.content).__name__}"
+            )
+        if self.path is not None and not isinstance(self.path, Path):
+            raise MessageValidationError("attachments", f"{self.filename!r}: use Attachment.from_path for a path")
         refuse_control_characters(self.filename, field="attachments")
         if not self.filename.strip():
             raise MessageValidationError("attachments", "an attachment needs a file name")
@@ -71,8 +85,12 @@ class Attachment:
     @classmethod
     def from_path(cls, path: str | Path, *, content_id: str | None = None) -> Attachment:
         """Attach a file from disk; it must exist now (it is read when the message is built)."""
-        file = Path(path).expanduser()
-        if not file.is_file():
+        try:
+            file = Path(path).expanduser()
+            found = file.is_file()
+        except (OSError, RuntimeError, ValueError) as exc:  # a name too long, an unknown ~user
+            raise MessageValidationError("attachments", f"{str(path)!r} is not a usable path: {exc}") from None
+        if not found:
             raise MessageValidationError("attachments", f"file not found: {file}")
         return cls(filename=file.name, path=file, content_id=content_id)
 
@@ -80,16 +98,37 @@ class Attachment:
         """Return the attachment's bytes."""
         if self.content is not None:
             return self.content
-        assert self.path is not None
-        return self.path.read_bytes()
+        with self._file_errors() as path:
+            return path.read_bytes()
+
+    def open(self) -> BinaryIO:
+        """Open the attachment's file for reading (a file attachment only)."""
+        with self._file_errors() as path:
+            return path.open("rb")
 
     @property
     def size(self) -> int:
         """The attachment's size in bytes (before encoding)."""
         if self.content is not None:
             return len(self.content)
+        with self._file_errors() as path:
+            return path.stat().st_size
+
+    @contextmanager
+    def _file_errors(self) -> Iterator[Path]:
+        """Turn a file that vanished or became unreadable after validation into ``MessageValidationError``.
+
+        The one place the file system's errors become the provider's, for every transport.
+        """
         assert self.path is not None
-        return self.path.stat().st_size
+        try:
+            yield self.path
+        except OSError as exc:
+            raise MessageValidationError(
+                "attachments",
+                f"cannot read {self.path}: {exc.strerror or type(exc).__name__}",
+                hint="the file must stay in place and readable until the message is sent",
+            ) from None
 
     @property
     def content_type(self) -> str:
@@ -98,7 +137,22 @@ class Attachment:
         return self.mimetype or guessed or "application/octet-stream"
 
 
-def _attachments(items: Sequence[Attachment | str | Path]) -> tuple[Attachment, ...]:
+def _attachments(
+    items: Attachment | str | Path | Sequence[Attachment | str | Path] | None,
+) -> tuple[Attachment, ...]:
+    if items is None:
+        return ()
+    if isinstance(items, (Attachment, str, Path)):
+        items = [items]  # one file, not a sequence of characters
+    if not isinstance(items, Sequence):
+        raise MessageValidationError(
+            "attachments", f"expected a path, an Attachment or a list of them, got {type(items).__name__}"
+        )
+    for item in items:
+        if not isinstance(item, (Attachment, str, Path)):
+            raise MessageValidationError(
+                "attachments", f"expected a path or an Attachment, got {type(item).__name__}"
+            )
     result = tuple(item if isinstance(item, Attachment) else Attachment.from_path(item) for item in items)
     ids = [a.content_id.lower() for a in result if a.content_id]
     if len(ids) != len(set(ids)):
@@ -107,6 +161,8 @@ def _attachments(items: Sequence[Attachment | str | Path]) -> tuple[Attachment, 
 
 
 def _headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    if headers is not None and not isinstance(headers, Mapping):
+        raise MessageValidationError("headers", f"expected a mapping of names to values, got {type(headers).__name__}")
     result = []
     for name, value in (headers or {}).items():
         if not isinstance(name, str) or not _HEADER_NAME.match(name):
@@ -116,6 +172,12 @@ def _headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
             raise MessageValidationError(
                 f"headers[{name}]", "is set by the provider", hint="use the matching argument (to, subject, ...)"
             )
+        if lowered in TRACE_HEADERS or lowered.startswith("resent-"):
+            raise MessageValidationError(
+                f"headers[{name}]",
+                f"{name} is a trace header that mail servers add on the way; a sender must not set it",
+                hint="remove it; put your own information in an X- header",
+            )
         if not isinstance(value, str):
             raise MessageValidationError(f"headers[{name}]", f"expected text, got {type(value).__name__}")
         refuse_control_characters(value, field=f"headers[{name}]")
@@ -123,9 +185,19 @@ def _headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(result)
 
 
+def _check_body(value: str | None, *, field: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise MessageValidationError(field, f"expected text, got {type(value).__name__}")
+    refuse_unencodable(value, field=field)
+
+
 def _message_id(value: str | None) -> str | None:
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise MessageValidationError("message_id", f"expected text, got {type(value).__name__}")
     refuse_line_breaks(value, field="message_id")
     text = value.strip()
     text = text if text.startswith("<") else f"<{text}>"
@@ -149,6 +221,8 @@ class OutgoingMessage:
     importance: str = "normal"
     message_id: str | None = None
     save_to_sent_items: bool | None = None  # Graph only; None: the connection's setting
+    # When not empty, the only envelope recipients (SMTP): those a server deferred, sent the same message again
+    envelope: tuple[Address, ...] = ()
 
     @classmethod
     def create(
@@ -160,7 +234,7 @@ class OutgoingMessage:
         bcc: str | Address | Sequence[str | Address] | None = None,
         text: str | None = None,
         html: str | None = None,
-        attachments: Sequence[Attachment | str | Path] = (),
+        attachments: Attachment | str | Path | Sequence[Attachment | str | Path] | None = (),
         headers: Mapping[str, str] | None = None,
         importance: str = "normal",
         message_id: str | None = None,
@@ -174,6 +248,12 @@ class OutgoingMessage:
         if not isinstance(subject, str):
             raise MessageValidationError("subject", f"expected text, got {type(subject).__name__}")
         refuse_control_characters(subject, field="subject")
+        for name, body in (("text", text), ("html", html)):
+            _check_body(body, field=name)
+        if save_to_sent_items is not None and not isinstance(save_to_sent_items, bool):
+            raise MessageValidationError(
+                "save_to_sent_items", f"expected true, false or None, got {type(save_to_sent_items).__name__}"
+            )
         level = importance.strip().lower() if isinstance(importance, str) else ""
         if level not in ("low", "normal", "high"):
             raise MessageValidationError("importance", f"{importance!r} is not low, normal or high")
@@ -192,7 +272,9 @@ class OutgoingMessage:
         )
 
     def recipients(self) -> tuple[Address, ...]:
-        """Every envelope recipient (to, cc, bcc), each address once."""
+        """Every envelope recipient (to, cc, bcc, or ``envelope`` when set), each address once."""
+        if self.envelope:
+            return self.envelope
         seen: dict[str, Address] = {}
         for address in (*self.to, *self.cc, *self.bcc):
             seen.setdefault(address.email.lower(), address)
@@ -200,9 +282,9 @@ class OutgoingMessage:
 
 
 def make_message_id(seed: str, domain: str) -> str:
-    """Return a Message-ID derived from ``seed``: the same seed always gives the same id."""
+    """Return a Message-ID derived from ``seed``: the same seed always gives the same id (ASCII, IDNs as A-labels)."""
     digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:40]
-    return f"<{digest}@{domain.lower()}>"
+    return f"<{digest}@{domain_key(domain)}>"
 
 
 def _split_type(content_type: str) -> tuple[str, str]:

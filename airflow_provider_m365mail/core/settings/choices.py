@@ -6,10 +6,11 @@ from enum import Enum
 
 
 class TransportKind(str, Enum):
-    """How mail leaves: SMTP or Microsoft Graph ``sendMail``."""
+    """How mail leaves: SMTP, Microsoft Graph ``sendMail``, or EWS ``CreateItem`` on Exchange Server."""
 
     SMTP = "smtp"
     GRAPH = "graph"
+    EWS = "ews"
 
 
 class SmtpMode(str, Enum):
@@ -34,4 +35,5 @@ class AuthType(str, Enum):
     BASIC = "basic"
     OAUTH2_APP = "oauth2_app"
     OAUTH2_DELEGATED = "oauth2_delegated"
+    NTLM = "ntlm"  # Windows integrated authentication: EWS on Exchange Server only
     NONE = "none"

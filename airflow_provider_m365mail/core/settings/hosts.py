@@ -12,7 +12,7 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
-from airflow_provider_m365mail.core.settings.clouds import Cloud
+from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
 
 # SMTP AUTH (client submission) hosts per cloud, including the Exchange endpoint-list spellings.
 SUBMISSION_HOSTS: dict[str, Cloud] = {
@@ -29,6 +29,7 @@ MX_SUFFIXES = (".mail.protection.outlook.com", ".mail.protection.office365.us", 
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 def is_ip_literal(host: str) -> bool:
@@ -58,6 +59,13 @@ def is_mx_host(host: str) -> bool:
 def submission_cloud(host: str) -> Cloud | None:
     """Return the cloud whose SMTP AUTH endpoint ``host`` is, or None for other hosts."""
     return SUBMISSION_HOSTS.get(host.lower().rstrip("."))
+
+
+def is_microsoft_host(host: str) -> bool:
+    """Tell whether ``host`` is Microsoft 365's own (SMTP AUTH, tenant MX or Graph, in any cloud)."""
+    name = host.lower().rstrip(".")
+    graph_hosts = {graph_host_port(cloud.graph_endpoint)[0] for cloud in CLOUDS.values()}
+    return submission_cloud(name) is not None or is_mx_host(name) or name in graph_hosts
 
 
 def check_host(value: str, *, field: str) -> str:
@@ -113,27 +121,44 @@ def graph_host_port(endpoint: str) -> tuple[str, int]:
 
 
 def check_proxy(value: str) -> str:
-    """Return a proxy URL (http, https or socks5); errors never repeat its password."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+    """Return a proxy URL (http, https or socks5 with a host); errors show it without credentials, or not at all."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in _PROXY_SCHEMES and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:  # a port out of range or not a number, a broken [IPv6] host
+        valid = False
+    if not valid:
+        shown = without_credentials(text)
         raise ConfigurationError(
             "extra.proxy",
-            f"{redact_url(value)!r} is not a proxy URL",
+            f"{shown!r} is not a proxy URL" if shown else "the value is not a proxy URL (not repeated: it may hold "
+            "credentials)",
             hint="e.g. http://proxy.example.com:3128 (http, https, socks5)",
         )
-    return value.strip()
+    return text
 
 
-def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit((parts.scheme, f"{user}:***@{netloc[2]}", parts.path, parts.query, parts.fragment))
+def without_credentials(url: str) -> str | None:
+    """Return ``scheme://host[:port]/path`` of a URL without its user and password, or None when it cannot be
+    told apart from them (no ``scheme://``, an unparsable host): then nothing of it is safe to show."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    location = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
+    if not host:
+        return f"{scheme}://" if location == "" else None
+    return urlunsplit((parts.scheme, location, parts.path, "", ""))
 
 
 def url_password(url: str) -> str | None:
     """Return the password embedded in a URL, if any."""
-    return urlsplit(url).password
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None

@@ -7,31 +7,36 @@ Everything downstream takes ``MailSettings``, never raw extras. Each error names
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
 from airflow_provider_m365mail.core.settings.choices import AuthType, Security, SmtpMode, TransportKind
 from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
-from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader
-from airflow_provider_m365mail.core.settings.hosts import redact_url, url_password
+from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader, decode_extra
+from airflow_provider_m365mail.core.settings.hosts import url_password
 from airflow_provider_m365mail.core.settings.rules import resolve_connection
+from airflow_provider_m365mail.core.settings.secret import Secret
 
 EXTRA_KEYS: tuple[str, ...] = (
     "transport", "smtp_mode", "security", "auth_type", "tenant_id", "client_id", "client_secret",
-    "certificate_path", "certificate_pem", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
-    "graph_endpoint", "ca_bundle", "client_certificate_path", "client_key_path", "from_email", "from_name",
-    "reply_to", "allowed_senders", "alternate_host", "alternate_port", "max_recipients_per_message",
-    "max_messages_per_minute", "timeout", "proxy", "save_to_sent_items", "allow_insecure_auth",
+    "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
+    "graph_endpoint", "ews_url", "ews_impersonation", "ca_bundle", "client_certificate_path", "client_key_path",
+    "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
+    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "save_to_sent_items",
+    "allow_insecure_auth",
 )
 
-_SECRET = MappingProxyType({"secret": True})
+# Extras renamed to a name Airflow masks (it hides an extra by its key), still read under their old name.
+RENAMED_EXTRAS: dict[str, str] = {"certificate_pem": "certificate_private_key"}
+# Settings held as ``Secret``: out of repr, asdict, str and pickle; ``reveal()`` where a server needs them.
+SECRET_FIELDS: tuple[str, ...] = ("password", "client_secret", "certificate_private_key", "refresh_token", "proxy")
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class MailSettings:
-    """A validated mail connection. Build it with ``from_connection_fields``; secrets never appear in repr."""
+    """A validated mail connection. Build it with ``from_connection_fields``; every secret is a ``Secret``."""
 
     transport: TransportKind
     smtp_mode: SmtpMode
@@ -40,14 +45,14 @@ class MailSettings:
     security: Security
     auth_type: AuthType
     username: str | None = None
-    password: str | None = field(default=None, metadata=_SECRET)
-    client_secret: str | None = field(default=None, metadata=_SECRET)
+    password: Secret | None = None
+    client_secret: Secret | None = None
     tenant_id: str | None = None
     client_id: str | None = None
     certificate_path: str | None = None
-    certificate_pem: str | None = field(default=None, metadata=_SECRET)
+    certificate_private_key: Secret | None = None
     certificate_thumbprint: str | None = None
-    refresh_token: str | None = field(default=None, metadata=_SECRET)
+    refresh_token: Secret | None = None
     cloud: Cloud = Cloud.GLOBAL
     authority_host: str = CLOUDS[Cloud.GLOBAL].authority_host
     graph_endpoint: str = CLOUDS[Cloud.GLOBAL].graph_endpoint
@@ -63,22 +68,12 @@ class MailSettings:
     max_recipients_per_message: int = 500
     max_messages_per_minute: int = 30
     timeout: float = 30.0
-    proxy: str | None = None
+    retry_budget_s: float = 300.0
+    proxy: Secret | None = None
     save_to_sent_items: bool = True
     allow_insecure_auth: bool = False
-
-    def __repr__(self) -> str:
-        parts = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.metadata.get("secret"):
-                shown = "None" if value is None else "'***'"
-            elif f.name == "proxy" and value is not None:
-                shown = repr(redact_url(value))
-            else:
-                shown = repr(value)
-            parts.append(f"{f.name}={shown}")
-        return f"MailSettings({', '.join(parts)})"
+    ews_url: str | None = None
+    ews_impersonation: bool = False
 
     @classmethod
     def from_connection_fields(
@@ -88,13 +83,13 @@ class MailSettings:
         port: int | None,
         login: str | None,
         password: str | None,
-        extra: Mapping[str, Any],
+        extra: str | Mapping[str, Any] | None,
     ) -> MailSettings:
         """Validate an Airflow connection's fields once; raise ``ConfigurationError`` naming field and fix."""
-        values = resolve_connection(
-            host=host, port=port, login=login, password=password, extra=ExtraReader(extra, EXTRA_KEYS)
-        )
-        return cls(**values)
+        reader = ExtraReader(extra, EXTRA_KEYS, renamed=RENAMED_EXTRAS)
+        values = resolve_connection(host=host, port=port, login=login, password=password, extra=reader)
+        secrets = {name: Secret(values[name]) for name in SECRET_FIELDS if values.get(name) is not None}
+        return cls(**{**values, **secrets})
 
     @classmethod
     def from_airflow_connection(
@@ -104,25 +99,28 @@ class MailSettings:
         port: int | None,
         login: str | None,
         password: str | None,
-        extra: Mapping[str, Any],
+        extra: str | Mapping[str, Any] | None,
     ) -> MailSettings:
         """Validate a connection as Airflow stores it, where an extra left empty in the form (null or "") is unset.
 
         Dropping those first keeps a field the form no longer offers, left empty, from counting as unknown.
+        ``extra`` may be the stored JSON text: text that is not a JSON object is refused, naming ``extra``.
         """
         return cls.from_connection_fields(
             host=host,
             port=port,
             login=login,
             password=password,
-            extra={key: value for key, value in extra.items() if value not in (None, "")},
+            extra={key: value for key, value in decode_extra(extra).items() if value not in (None, "")},
         )
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value present, for log redaction."""
-        values = [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret")]
-        values.append(url_password(self.proxy) if self.proxy else None)
+        held: list[Secret | None] = [getattr(self, name) for name in SECRET_FIELDS if name != "proxy"]
+        values = [secret.reveal() for secret in held if secret is not None]
+        if self.proxy is not None:  # logs may show the proxy URL, whose password alone is the secret
+            values.append(url_password(self.proxy.reveal()) or "")
         return tuple(v for v in values if v)
 
     @property
@@ -141,6 +139,12 @@ class MailSettings:
     def graph_scope(self) -> str:
         """The app-only scope for Microsoft Graph in this cloud."""
         return f"{CLOUDS[self.cloud].graph_endpoint}/.default"
+
+    @property
+    def ews_scope(self) -> str:
+        """The app-only scope for EWS on an Exchange Server with hybrid modern authentication (its own origin)."""
+        parts = urlsplit(self.ews_url or "")
+        return f"{parts.scheme}://{parts.netloc}/.default"
 
     @property
     def uses_oauth(self) -> bool:

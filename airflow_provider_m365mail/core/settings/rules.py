@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
-from airflow_provider_m365mail.core.message.addresses import parse_address, parse_address_list
 from airflow_provider_m365mail.core.settings.choices import AuthType, Security, SmtpMode, TransportKind
 from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
+from airflow_provider_m365mail.core.settings.ews import check_ews_auth, ews_endpoint
 from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader, parse_int
 from airflow_provider_m365mail.core.settings.hosts import (
     check_authority_host,
@@ -28,12 +28,16 @@ from airflow_provider_m365mail.core.settings.hosts import (
     submission_cloud,
 )
 from airflow_provider_m365mail.core.settings.private_servers import is_private_setup
+from airflow_provider_m365mail.core.settings.senders import sender_defaults, warn_where_microsoft_refuses
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
 _OAUTH = (AuthType.OAUTH2_APP, AuthType.OAUTH2_DELEGATED)
 _FILE_EXTRAS = ("certificate_path", "ca_bundle", "client_certificate_path", "client_key_path")
+# A timeout is waited for on every connect and read, and retries stop after four of them: an hour is plenty,
+# and far larger values overflow the socket layer's timers.
+MAX_TIMEOUT_S = 3600.0
 _OAUTH_FIX = "e.g. auth_type oauth2_app with tenant_id, client_id and a client secret"
 
 
@@ -53,13 +57,13 @@ def resolve_connection(
         "authority_host": authority_host,
         "tenant_id": _tenant_id(extra.text("tenant_id")),
         "refresh_token": extra.text("refresh_token"),
-        "certificate_pem": extra.text("certificate_pem"),
+        "certificate_private_key": extra.text("certificate_private_key"),
         "certificate_thumbprint": _thumbprint(extra.text("certificate_thumbprint")),
         "save_to_sent_items": extra.boolean("save_to_sent_items", True),
         "allow_insecure_auth": extra.boolean("allow_insecure_auth", False),
         **{key: _existing_file(extra, key) for key in _FILE_EXTRAS},
         **_limits(extra),
-        **_sender_defaults(extra),
+        **sender_defaults(extra),
     }
     if extra.text("proxy"):
         values["proxy"] = check_proxy(extra.text("proxy") or "")
@@ -67,16 +71,19 @@ def resolve_connection(
         raise ConfigurationError(
             "extra.client_key_path", "a client key needs its certificate", hint="set extra.client_certificate_path"
         )
-    if values["certificate_path"] and values["certificate_pem"]:
+    if values["certificate_path"] and values["certificate_private_key"]:
         raise ConfigurationError(
-            "extra.certificate_pem", "set certificate_path or certificate_pem, not both"
+            "extra.certificate_private_key", "set certificate_path or certificate_private_key, not both"
         )
     if transport is TransportKind.GRAPH:
         values.update(_graph_endpoint(host, port, extra, endpoints.graph_endpoint))
+    elif transport is TransportKind.EWS:
+        values.update(ews_endpoint(host, port, extra))
     else:
         values.update(_smtp_endpoint(host, port, login, extra, cloud))
     values.update(_credentials(values, login, password, extra))
     _check_coherence(values, custom_authority=authority_host != endpoints.authority_host)
+    warn_where_microsoft_refuses(values)
     return values
 
 
@@ -120,56 +127,17 @@ def _existing_file(extra: ExtraReader, key: str) -> str | None:
     return value
 
 
-def _positive(value: float | None, key: str, default: float) -> float:
-    if value is None:
-        return default
-    if value <= 0:
-        raise ConfigurationError(f"extra.{key}", f"must be greater than 0, got {value:g}")
-    return value
+# How long transient failures of one message are retried (server waits included) before it is left for the next try.
+DEFAULT_RETRY_BUDGET_S = 300.0
 
 
 def _limits(extra: ExtraReader) -> dict[str, Any]:
     return {
-        "max_recipients_per_message": int(
-            _positive(extra.integer("max_recipients_per_message"), "max_recipients_per_message", 500)
-        ),
-        "max_messages_per_minute": int(
-            _positive(extra.integer("max_messages_per_minute"), "max_messages_per_minute", 30)
-        ),
-        "timeout": _positive(extra.number("timeout"), "timeout", 30.0),
+        "max_recipients_per_message": extra.positive_integer("max_recipients_per_message", 500),
+        "max_messages_per_minute": extra.positive_integer("max_messages_per_minute", 30),
+        "timeout": extra.positive_number("timeout", 30.0, at_most=MAX_TIMEOUT_S),
+        "retry_budget_s": extra.positive_number("retry_budget_s", DEFAULT_RETRY_BUDGET_S),
     }
-
-
-def _sender_defaults(extra: ExtraReader) -> dict[str, Any]:
-    from_email = from_name = reply_to = None
-    if extra.text("from_email"):
-        sender = parse_address(extra.text("from_email") or "", field="extra.from_email", error=ConfigurationError)
-        from_email, from_name = sender.email, sender.name or None
-    from_name = extra.text("from_name") or from_name
-    if extra.text("reply_to"):
-        addresses = parse_address_list(extra.text("reply_to"), field="extra.reply_to", error=ConfigurationError)
-        reply_to = ", ".join(a.formatted() for a in addresses)
-    return {
-        "from_email": from_email,
-        "from_name": from_name,
-        "reply_to": reply_to,
-        "allowed_senders": tuple(_sender_pattern(p) for p in extra.listing("allowed_senders")),
-    }
-
-
-def _sender_pattern(pattern: str) -> str:
-    if pattern == "*":
-        return pattern
-    probe = "probe" + pattern[1:] if pattern.startswith("*@") else pattern
-    try:
-        parse_address(probe, field="extra.allowed_senders", error=ConfigurationError)
-    except ConfigurationError:
-        raise ConfigurationError(
-            "extra.allowed_senders",
-            f"{pattern!r} is neither an address, '*@domain' nor '*'",
-            hint="e.g. reports@contoso.com, *@contoso.com",
-        ) from None
-    return pattern.lower()
 
 
 def _port(value: Any, field: str) -> int:
@@ -258,6 +226,8 @@ def _default_auth(values: dict[str, Any], login: str | None, password: str | Non
     oauth = AuthType.OAUTH2_DELEGATED if values["refresh_token"] else AuthType.OAUTH2_APP
     if values["transport"] is TransportKind.GRAPH:
         return oauth
+    if values["transport"] is TransportKind.EWS:
+        return oauth if client_id else AuthType.NTLM
     if values["smtp_mode"] is not SmtpMode.SUBMISSION:
         return AuthType.NONE
     if client_id:
@@ -269,10 +239,11 @@ def _credentials(values: dict[str, Any], login: str | None, password: str | None
     client_id = extra.text("client_id")
     auth = extra.choice("auth_type", AuthType) or _default_auth(values, login, password, client_id)
     graph = values["transport"] is TransportKind.GRAPH
-    if graph and auth in (AuthType.BASIC, AuthType.NONE):
+    if graph and auth in (AuthType.BASIC, AuthType.NTLM, AuthType.NONE):
         raise ConfigurationError(
             "extra.auth_type", f"Microsoft Graph needs OAuth, not {auth.value}", hint=_OAUTH_FIX
         )
+    check_ews_auth(values["transport"], auth)
     if values["smtp_mode"] is not SmtpMode.SUBMISSION and auth is not AuthType.NONE:
         raise ConfigurationError(
             "extra.auth_type",
@@ -284,7 +255,7 @@ def _credentials(values: dict[str, Any], login: str | None, password: str | None
         client_id, username = login, None
     if auth is AuthType.OAUTH2_APP or (auth is AuthType.OAUTH2_DELEGATED and values["refresh_token"]):
         client_secret, password = client_secret or password, None
-    if auth is AuthType.BASIC:
+    if auth in (AuthType.BASIC, AuthType.NTLM):
         if not login:
             raise ConfigurationError("login", "basic auth needs the mailbox to sign in as", hint="set login")
         if not password:
@@ -335,7 +306,7 @@ def _check_oauth(
             raise ConfigurationError(
                 "extra.tenant_id", f"app-only tokens need your tenant, not {tenant!r}", hint="use the tenant GUID"
             )
-        if not (client_secret or values["certificate_path"] or values["certificate_pem"]):
+        if not (client_secret or values["certificate_path"] or values["certificate_private_key"]):
             raise ConfigurationError(
                 "extra.client_secret",
                 "oauth2_app needs a client secret or a certificate",
@@ -350,7 +321,7 @@ def _check_oauth(
 
 
 def _check_coherence(values: dict[str, Any], *, custom_authority: bool) -> None:
-    if values["transport"] is TransportKind.GRAPH:
+    if values["transport"] is not TransportKind.SMTP:
         return
     host, auth, security, mode = values["host"], values["auth_type"], values["security"], values["smtp_mode"]
     host_cloud = submission_cloud(host)

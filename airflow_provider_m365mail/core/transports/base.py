@@ -5,8 +5,10 @@ Policy (identity, batching, retries) lives above, in ``Mailer``; a transport onl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
@@ -30,6 +32,19 @@ class SendResult:
     reply: str
     transport: str
     already_sent: bool = False  # found in Sent Items from an earlier try, so not submitted again
+    # address -> (reply code, reply text): refused for now (a 4xx at RCPT TO, e.g. 452 4.5.3 too many
+    # recipients); unlike ``refused`` these did not get the message yet and are to be sent it again
+    deferred: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+    def followed_by(self, later: SendResult) -> SendResult:
+        """Return this result completed by ``later``, the same message sent again to the deferred recipients."""
+        return replace(
+            self,
+            accepted=(*self.accepted, *later.accepted),
+            refused={**self.refused, **later.refused},
+            deferred=dict(later.deferred),
+            reply=later.reply,
+        )
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,13 @@ class EnvelopeCheck(Protocol):
     async def check_envelope(self, identity: SenderIdentity, recipient: str) -> str:
         """Send MAIL FROM and RCPT TO, then reset; return the server's reply, raise ``M365MailError`` if refused."""
         ...
+
+
+def log_server_wait(log: logging.Logger, doing: str, wait: float, budget: float, error: M365MailError) -> None:
+    """Say what a transport waits for, until when, and within which budget, before it sleeps in place."""
+    until = (datetime.now() + timedelta(seconds=wait)).strftime("%H:%M:%S")
+    log.warning("%s in %.1f s, at %s, as the server asked (%s); retry budget %.0f s", doing, wait, until, error,
+                budget)
 
 
 _S = TypeVar("_S", bound="Session")

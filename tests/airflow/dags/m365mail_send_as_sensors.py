@@ -1,9 +1,9 @@
 """SendAsPermissionSensor over SMTP and Graph, in poke and deferrable mode, against grants that go live later.
 
-The test grants each mailbox with a different propagation delay before the run, so that every waiting sensor
-starts before its grant is live. Tasks run one after the other (``all_done``): grants first (the last one Send on
-Behalf, in reschedule mode), then a sensor that never sees its grant (timeout), then refused credentials (fail at
-once, or skip with ``soft_fail``).
+The test grants each waiting sensor's mailbox once the sandbox has refused that sensor's first probe, so that every
+waiting sensor starts before its grant is live. Tasks run one after the other (``all_done``): grants first (the last
+one Send on Behalf, in reschedule mode), then a sensor that never sees its grant (timeout), then refused credentials
+(fail at once, or skip with ``soft_fail``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Each case injects one kind of failure (dropped DATA, 421, 451, the 4.3.2 connection limit, Graph 429 with
 Retry-After, a failing or hanging token endpoint, an unreachable primary server) and checks the sandbox's store
-(as many messages as intended, no Message-ID twice, none missing) and that the log tells what happened.
+(as many messages as intended, no Message-ID twice, none missing) and that the log tells what happened. The
+Mailer's waits run on a ``FakeClock``; only the token endpoint's cases wait for real, since MSAL's error cache
+keeps real time.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any
 
 import pytest
 from connection_settings import settings_for
+from fake_clock import FakeClock
 from tcp_pipe import pipe
 
-from airflow_provider_m365mail.core.delivery.mailer import Mailer, partial_refusal
+from airflow_provider_m365mail.core.delivery.account import DeliveryAccount
+from airflow_provider_m365mail.core.delivery.mailer import Mailer
 from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
@@ -41,9 +45,12 @@ def reports(count: int, prefix: str) -> list[OutgoingMessage]:
     ]
 
 
-async def send_all(settings: MailSettings, messages: list[OutgoingMessage], **mailer: Any) -> list[SendResult]:
+async def send_all(
+    settings: MailSettings, messages: list[OutgoingMessage], *, clock: FakeClock | None = None, **mailer: Any
+) -> list[SendResult]:
+    """Send through a Mailer whose waits run on ``clock`` (a new ``FakeClock`` by default)."""
     identity = resolve_identity(settings)
-    return await Mailer(settings, **mailer).send_many([(m, identity) for m in messages])
+    return await (clock or FakeClock()).mailer(settings, **mailer).send_many([(m, identity) for m in messages])
 
 
 def assert_delivered_once(sandbox: Sandbox, messages: list[OutgoingMessage]) -> None:
@@ -107,11 +114,12 @@ async def test_the_fourth_connection_of_a_mailbox_waits_for_4_3_2_and_then_sends
     held = [smtp_connect() for _ in range(3)]
     for conn in held:
         conn.login("airflow@contoso.com", password)  # each signed-in session holds one of the mailbox's three
-    loop = asyncio.get_running_loop()
-    for conn in held:
-        loop.call_later(1.0, conn.close)
+    def release(_seconds: float) -> None:  # the other connections end while the Mailer waits for its retry
+        for conn in held:
+            conn.close()
+
     messages = reports(1, "busy")
-    await send_all(settings_for(m365_sandbox, "smtp_basic"), messages)
+    await send_all(settings_for(m365_sandbox, "smtp_basic"), messages, clock=FakeClock(on_sleep=release))
     assert_delivered_once(m365_sandbox, messages)
     (retry,) = retries_logged(caplog)
     assert "ThrottledError code=432 status=4.3.2" in retry and "retrying in 5.0 s" in retry
@@ -131,7 +139,7 @@ async def test_refused_recipients_are_named_with_their_codes_and_the_others_get_
     (stored,) = m365_sandbox.messages()
     assert stored.envelope_to == ("bob@contoso.com", "alice@contoso.com")
     assert "refused 1: gone@contoso.com: 550 5.1.10" in caplog.text
-    error = partial_refusal([result])
+    error = DeliveryAccount(results=[result], refused=dict(result.refused)).refusal()
     assert error is not None and error.refused == dict(result.refused) and error.enhanced_status == "5.1.10"
     assert "gone@contoso.com: 550" in str(error) and "2 other(s) got the message" in str(error)
 
@@ -145,7 +153,7 @@ async def test_direct_send_refuses_external_recipients_one_by_one_and_delivers_t
     (result,) = await Mailer(settings).send(message, resolve_identity(settings))
     assert result.accepted == ("bob@contoso.com",)
     assert list(result.refused) == ["eve@fabrikam.com"] and result.refused["eve@fabrikam.com"][0] == 550
-    error = partial_refusal([result])
+    error = DeliveryAccount(results=[result], refused=dict(result.refused)).refusal()
     assert error is not None and error.enhanced_status == "5.4.1" and error.hint is not None
     assert "for external recipients use smtp_mode submission" in error.hint
     (stored,) = m365_sandbox.messages()
@@ -169,7 +177,8 @@ async def test_a_failing_token_endpoint_is_retried(
 ) -> None:
     m365_sandbox.call(lambda: m365_sandbox.state.add_fault(Fault(**fault)))
     messages = reports(2, f"token-{fault['kind']}")
-    await send_all(settings_for(m365_sandbox, "smtp_oauth2", timeout=timeout), messages)
+    identity = resolve_identity(settings := settings_for(m365_sandbox, "smtp_oauth2", timeout=timeout))
+    await Mailer(settings).send_many([(m, identity) for m in messages])  # MSAL's error cache keeps real time
     assert_delivered_once(m365_sandbox, messages)
     retries = retries_logged(caplog)
     assert retries and all("<token-" in r and "identity provider" in r for r in retries)

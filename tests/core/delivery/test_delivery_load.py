@@ -8,7 +8,6 @@ so the sandbox never has to refuse one for the quota.
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from connection_settings import settings_for
@@ -24,7 +23,7 @@ MESSAGES = 2000
 PER_WINDOW = 30
 WINDOW_S = 0.25
 SLOW_DOWN = Fault("smtp", "reply", code=421, message="4.7.0 Too many messages; slow down", stage="mail",
-                  probability=0.005)
+                  probability=0.005, seed=2000)
 
 
 @pytest.mark.sandbox(tenant={"limits": Limits(messages_per_window=PER_WINDOW, window_s=WINDOW_S)})
@@ -45,9 +44,7 @@ async def test_2000_personalised_messages_arrive_once_within_the_rate_limit(
         for i in range(MESSAGES)
     ]
 
-    started = time.monotonic()
     results = await Mailer(settings, rate_window_s=WINDOW_S).send_many([(m, identity) for m in messages])
-    elapsed = time.monotonic() - started
 
     stored = m365_sandbox.messages()
     assert len(results) == len(stored) == MESSAGES
@@ -59,9 +56,8 @@ async def test_2000_personalised_messages_arrive_once_within_the_rate_limit(
     accepted_at = [m.received_at for m in stored]
     assert all(later - earlier >= WINDOW_S
                for earlier, later in zip(accepted_at, accepted_at[PER_WINDOW:], strict=False))
-    assert elapsed >= (MESSAGES / PER_WINDOW - 1) * WINDOW_S
     slowed = m365_sandbox.state.stats["faults_fired"]
-    assert slowed >= 1  # about ten "slow down" replies, each retried on a new connection
+    assert slowed == 9  # the seeded draws: nine "slow down" replies, each retried on a new connection
     assert len([r for r in caplog.records if "code=421" in r.getMessage()]) == slowed
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sent ")]
     assert progress[-1].startswith(f"sent {MESSAGES} of {MESSAGES} messages")

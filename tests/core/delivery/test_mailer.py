@@ -3,11 +3,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from typing import Any
 
 import pytest
 from connection_settings import settings_for
+from fake_clock import FakeClock
 
 from airflow_provider_m365mail.core.delivery.mailer import Mailer, split_per_recipient, split_recipients
 from airflow_provider_m365mail.core.delivery.pacing import DAILY_RECIPIENT_LIMIT, SendingRate, sending_rate
@@ -98,37 +98,51 @@ def replace_to(message: OutgoingMessage, to: list[str]) -> OutgoingMessage:
 
 
 async def test_no_window_ever_holds_more_sends_than_the_limit() -> None:
-    rate = SendingRate(3, window_s=0.2)
+    clock = FakeClock()
+    rate = SendingRate(3, window_s=60, clock=clock, sleep=clock.sleep)
     finished: list[float] = []
     for _ in range(8):
         async with rate.slot():
-            await asyncio.sleep(0.01)
-        finished.append(time.monotonic())
-    assert all(later - earlier >= 0.2 for earlier, later in zip(finished, finished[3:], strict=False))
-    assert finished[-1] - finished[0] < 0.2 * 3 + 0.2  # and it does not wait longer than it must
+            clock.advance(0.5)
+        finished.append(clock.now)
+    assert all(later - earlier >= 60 for earlier, later in zip(finished, finished[3:], strict=False))
+    assert finished[-1] - finished[0] <= 60 * 2 + 0.5 * 3  # and it does not wait longer than it must
 
 
 async def test_concurrent_senders_share_the_limit() -> None:
-    rate = SendingRate(2, window_s=0.2)
+    clock = FakeClock()
+    rate = SendingRate(2, window_s=60, clock=clock, sleep=clock.sleep)
     finished: list[float] = []
 
     async def one() -> None:
         async with rate.slot():
-            await asyncio.sleep(0.01)
-        finished.append(time.monotonic())
+            await clock.sleep(0.5)
+        finished.append(clock.now)
 
     await asyncio.gather(*(one() for _ in range(6)))
     finished.sort()
-    assert all(later - earlier >= 0.2 for earlier, later in zip(finished, finished[2:], strict=False))
+    assert all(later - earlier >= 60 for earlier, later in zip(finished, finished[2:], strict=False))
 
 
-async def test_slow_down_holds_the_next_send() -> None:
-    rate = SendingRate(30)
-    rate.slow_down(0.2)
-    started = time.monotonic()
+async def test_slow_down_holds_the_next_send_and_says_until_when(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    rate = SendingRate(30, clock=clock, sleep=clock.sleep)
+    rate.slow_down(20, "421 4.7.0")
     async with rate.slot():
         pass
-    assert time.monotonic() - started >= 0.19
+    assert clock.now == 20
+    assert "for 20.0 s, until" in caplog.text and "(421 4.7.0)" in caplog.text
+
+
+async def test_a_hold_beyond_the_senders_budget_fails_at_once_instead_of_waiting() -> None:
+    # one 429 with Retry-After: 3600 must not make every later send of the mailbox (an alert) wait an hour
+    clock = FakeClock()
+    rate = SendingRate(30, clock=clock, sleep=clock.sleep)
+    rate.slow_down(3600, "429 ApplicationThrottled")
+    with pytest.raises(ThrottledError, match="beyond this send's retry budget") as caught:
+        async with rate.slot(give_up_at=300):
+            pass
+    assert clock.now == 0 and caught.value.retry_after == 3600
 
 
 def test_the_daily_recipient_budget_warns_once_near_it_and_again_beyond_it(caplog: pytest.LogCaptureFixture) -> None:
@@ -169,9 +183,9 @@ async def test_when_both_servers_are_out_of_reach_the_error_says_so(
     m365_sandbox: Sandbox, free_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = settings_for(m365_sandbox, "smtp_basic", port=free_port, alternate_host="127.0.0.1",
-                            alternate_port=closed_port(), timeout=2)
+                            alternate_port=closed_port(), timeout=2, retry_budget_s=0.01)
     with pytest.raises(ServerUnreachableError):
-        await Mailer(settings, max_attempts=2).send(note(), resolve_identity(settings))
+        await Mailer(settings).send(note(), resolve_identity(settings))
     assert "sending through the alternate" in caplog.text
     assert m365_sandbox.messages() == []
 
@@ -188,6 +202,7 @@ def test_each_transport_kind_is_built(kind: TransportKind) -> None:
             "tenant_id": "00000000-0000-4000-8000-00000000c0de",
             "client_id": "11111111-2222-4333-8444-555555555555",
             "from_email": "airflow@contoso.com",
+            **({"ews_url": "https://mail.contoso.local/EWS/Exchange.asmx"} if kind is TransportKind.EWS else {}),
         },
     )
     assert make_transport(settings).name == kind.value
@@ -267,7 +282,7 @@ async def test_a_transient_421_is_retried_and_delivered_once(
     assert m365_sandbox.state.stats["smtp_sessions"] == 2
     (record,) = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert "attempt 1" in record.getMessage() and "code=421" in record.getMessage()
-    assert settings.password is not None and settings.password not in caplog.text
+    assert settings.password is not None and settings.password.reveal() not in caplog.text
 
 
 @pytest.mark.sandbox(faults=[{"target": "smtp", "kind": "drop_mid_data"}])
@@ -293,23 +308,30 @@ async def test_a_permanent_550_is_not_retried(m365_sandbox: Sandbox) -> None:
 
 
 @pytest.mark.sandbox(faults=[{**DROPPED_421, "count": 10}])
-async def test_retries_stop_after_the_attempt_limit(m365_sandbox: Sandbox) -> None:
-    settings = settings_for(m365_sandbox, "smtp_basic")
-    with pytest.raises(TransientSendError):
-        await Mailer(settings, max_attempts=3).send(note(), resolve_identity(settings))
-    assert m365_sandbox.state.stats["smtp_sessions"] == 3
+async def test_retries_stop_when_the_retry_budget_is_spent_not_after_a_number_of_attempts(
+    m365_sandbox: Sandbox,
+) -> None:
+    clock = FakeClock()
+    settings = settings_for(m365_sandbox, "smtp_basic", retry_budget_s=5)
+    with pytest.raises(TransientSendError) as caught:
+        await clock.mailer(settings).send(note(), resolve_identity(settings))
+    # backoff 0.5-1, 1-1.5, 2-2.5 s, then 4-4.5 s would end past the 5 s budget
+    assert m365_sandbox.state.stats["smtp_sessions"] == 4
+    assert 3.5 <= clock.now <= 5.0
+    assert caught.value.delivery_summary is not None
+    assert "0 delivered now" in caught.value.delivery_summary and "1 message(s) left over" in str(caught.value)
     assert m365_sandbox.messages() == []
 
 
 @pytest.mark.sandbox(faults=[{"target": "smtp", "kind": "reply", "code": 432, "stage": "mail"}])
-async def test_a_retry_after_beyond_the_deadline_is_not_waited_for(m365_sandbox: Sandbox) -> None:
-    # 432 4.3.2 asks for 5 s; with a 1 s timeout the retry deadline is 4 s, so the mailer gives up at once
-    settings = settings_for(m365_sandbox, "smtp_basic", timeout=1)
-    started = time.monotonic()
+async def test_a_retry_after_beyond_the_budget_is_not_waited_for(m365_sandbox: Sandbox) -> None:
+    # 432 4.3.2 asks for 5 s; with a 1 s budget the message is left over at once
+    clock = FakeClock()
+    settings = settings_for(m365_sandbox, "smtp_basic", retry_budget_s=1)
     with pytest.raises(ThrottledError) as caught:
-        await Mailer(settings).send(note(), resolve_identity(settings))
+        await clock.mailer(settings).send(note(), resolve_identity(settings))
     assert caught.value.retry_after == 5.0
-    assert time.monotonic() - started < 3
+    assert clock.now == 0
     assert m365_sandbox.state.stats["smtp_sessions"] == 1
 
 
@@ -326,3 +348,33 @@ async def test_check_reports_the_failure_instead_of_raising(m365_sandbox: Sandbo
     assert not result.ok
     assert result.error is not None and result.error.enhanced_status == "5.7.139"
     assert result.steps[-1].startswith("failed:")
+
+
+TOO_MANY = {"target": "smtp", "kind": "reply", "code": 452, "stage": "rcpt", "message": "4.5.3 Too many recipients"}
+
+
+@pytest.mark.sandbox(faults=[TOO_MANY])
+async def test_recipients_deferred_with_452_get_the_same_message_in_another_round(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "smtp_basic")
+    message = note(to=["alice@contoso.com", "bob@contoso.com"], cc="carol@contoso.com",
+                   message_id="<deferred-1@contoso.com>")
+    (result,) = await Mailer(settings).send(message, resolve_identity(settings))
+    assert sorted(result.accepted) == ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"]
+    assert result.refused == {} and result.deferred == {}
+    stored = m365_sandbox.messages()
+    assert sorted(to for m in stored for to in m.envelope_to) == sorted(result.accepted)
+    assert [m.envelope_to for m in stored if "alice@contoso.com" in m.envelope_to] == [("alice@contoso.com",)]
+    # the second round is the same message: same Message-ID, the same To and Cc headers
+    assert {m.message_id for m in stored} == {"<deferred-1@contoso.com>"}
+    headers = [m365_sandbox.parsed(m.id) for m in stored]
+    assert {(h["To"], h["Cc"]) for h in headers} == {("alice@contoso.com, bob@contoso.com", "carol@contoso.com")}
+
+
+@pytest.mark.sandbox(faults=[{**TOO_MANY, "count": 2}])
+async def test_a_message_whose_every_recipient_is_deferred_is_retried_not_failed(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "smtp_basic")
+    (result,) = await Mailer(settings).send(note(to=["alice@contoso.com", "bob@contoso.com"]),
+                                            resolve_identity(settings))
+    assert sorted(result.accepted) == ["alice@contoso.com", "bob@contoso.com"]
+    (stored,) = m365_sandbox.messages()
+    assert sorted(stored.envelope_to) == ["alice@contoso.com", "bob@contoso.com"]

@@ -1,10 +1,11 @@
-"""The error tree, its string form, pickling, and the classification of Exchange, Graph and Entra replies."""
+"""The error tree, its string form, pickling, and the classification of Exchange, Graph, Entra and EWS replies."""
 
 from __future__ import annotations
 
 import pickle
 
 import pytest
+from known_replies import classify_example
 
 from airflow_provider_m365mail.core import errors
 from airflow_provider_m365mail.core.errors import (
@@ -30,13 +31,7 @@ from airflow_provider_m365mail.core.errors import (
 
 
 def classify(entry: KnownReply) -> M365MailError:
-    if entry.source is ReplySource.SMTP:
-        code, _, text = entry.example.partition(" ")
-        return classify_smtp_reply(int(code), text, stage="mail")
-    if entry.source is ReplySource.GRAPH:
-        assert entry.http_status is not None
-        return classify_graph_error(entry.http_status, entry.code, entry.example)
-    return classify_aadsts("invalid_client", entry.example)
+    return classify_example(entry, smtp_stage="mail")
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from known_replies import classify_example
 
 from airflow_provider_m365mail.core.doctor.checks import DOCTOR_ANCHORS
 from airflow_provider_m365mail.core.errors import (
@@ -13,8 +14,6 @@ from airflow_provider_m365mail.core.errors import (
     KnownReply,
     M365MailError,
     ReplySource,
-    classify_aadsts,
-    classify_graph_error,
     classify_smtp_reply,
     parse_enhanced_status,
 )
@@ -31,14 +30,7 @@ def page_anchors(page: Path) -> list[str]:
 
 
 def classify(entry: KnownReply) -> M365MailError:
-    """Classify the entry's example reply the way the transports do."""
-    if entry.source is ReplySource.SMTP:
-        code, _, text = entry.example.partition(" ")
-        return classify_smtp_reply(int(code), text, stage="auth")
-    if entry.source is ReplySource.GRAPH:
-        assert entry.http_status is not None
-        return classify_graph_error(entry.http_status, entry.code, entry.example)
-    return classify_aadsts("invalid_client", entry.example)
+    return classify_example(entry, smtp_stage="auth")
 
 
 def identifying_code(entry: KnownReply) -> str:

@@ -302,3 +302,67 @@ def test_non_ascii_display_names_are_encoded_whole() -> None:
     (encoded_name, address), = email.utils.getaddresses(legacy.get_all("To"))
     assert str(email.header.make_header(email.header.decode_header(encoded_name))) == name
     assert address == "zoe@contoso.com"
+
+
+# -- hostile argument shapes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_path", [str, Path])
+def test_one_path_given_as_files_is_one_attachment_not_its_characters(tmp_path: Path, as_path: Any) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n", encoding="utf-8")
+    message = create(attachments=as_path(report))
+    assert [a.filename for a in message.attachments] == ["report.csv"]
+
+
+def test_an_attachment_deleted_after_validation_is_a_validation_error_when_built(tmp_path: Path) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n", encoding="utf-8")
+    message = create(attachments=[report])
+    report.unlink()
+    with pytest.raises(MessageValidationError, match=r"cannot read .*report\.csv") as info:
+        build_mime(message, IDENTITY)
+    assert info.value.field == "attachments"
+
+
+@pytest.mark.parametrize("name", ["Return-Path", "Received", "Resent-From", "resent-to", "RESENT-MESSAGE-ID"])
+def test_trace_headers_are_refused_naming_the_header(name: str) -> None:
+    with pytest.raises(MessageValidationError, match="trace header") as info:
+        create(headers={name: "<x@contoso.com>"})
+    assert info.value.field == f"headers[{name}]"
+
+
+def test_a_read_receipt_request_header_is_allowed() -> None:
+    parsed = roundtrip(create(headers={"Disposition-Notification-To": "reports@contoso.com"}))
+    assert parsed["Disposition-Notification-To"] == "reports@contoso.com"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("text", 12345),
+        ("html", ["<p>"]),
+        ("text", "half a pair \ud800"),
+        ("subject", "half a pair \udfff"),
+        ("headers", ["X-A", "b"]),
+        ("message_id", 42),
+        ("save_to_sent_items", "yes"),
+        ("attachments", 3.14),
+        ("attachments", [None]),
+    ],
+)
+def test_a_field_of_the_wrong_kind_is_a_validation_error_naming_it(field: str, value: Any) -> None:
+    with pytest.raises(MessageValidationError) as info:
+        create(**{field: value})
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"filename": "a.txt", "content": "text, not bytes"}, {"filename": 42, "content": b"x"},
+     {"filename": "a.txt", "path": "/etc/hostname"}],
+)
+def test_an_attachment_built_from_the_wrong_kinds_is_a_validation_error(arguments: dict[str, Any]) -> None:
+    with pytest.raises(MessageValidationError) as info:
+        Attachment(**arguments)
+    assert info.value.field == "attachments"

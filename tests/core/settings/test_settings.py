@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ from airflow_provider_m365mail.core.settings.model import (
     SmtpMode,
     TransportKind,
 )
+from airflow_provider_m365mail.core.settings.secret import Secret
 
 TENANT = "00000000-0000-4000-8000-00000000c0de"
 CLIENT = "11111111-2222-4333-8444-555555555555"
@@ -53,13 +58,13 @@ def test_submission_defaults_to_the_cloud_host_587_starttls_and_basic_auth() -> 
     assert (s.transport, s.smtp_mode, s.host, s.port) == (TransportKind.SMTP, SmtpMode.SUBMISSION,
                                                           "smtp.office365.com", 587)
     assert (s.security, s.auth_type, s.username, s.password) == (Security.STARTTLS, AuthType.BASIC,
-                                                                 "airflow@contoso.com", "pw")
+                                                                 "airflow@contoso.com", Secret("pw"))
 
 
 def test_client_id_makes_oauth2_app_and_the_password_becomes_the_client_secret() -> None:
     s = build(login="airflow@contoso.com", password="app-secret", **APP)
     assert s.auth_type is AuthType.OAUTH2_APP
-    assert (s.client_secret, s.password) == ("app-secret", None)
+    assert (s.client_secret, s.password) == (Secret("app-secret"), None)
     assert s.authority == f"https://login.microsoftonline.com/{TENANT}"
     assert s.exchange_scope == "https://outlook.office365.com/.default"
     assert s.graph_scope == "https://graph.microsoft.com/.default"
@@ -68,7 +73,7 @@ def test_client_id_makes_oauth2_app_and_the_password_becomes_the_client_secret()
 
 def test_client_secret_extra_wins_over_the_password() -> None:
     s = build(login="airflow@contoso.com", password="ignored", client_secret="from-extra", **APP)
-    assert s.client_secret == "from-extra"
+    assert s.client_secret == Secret("from-extra")
 
 
 def test_port_465_implies_ssl_and_ssl_implies_465() -> None:
@@ -93,12 +98,12 @@ def test_port_25_allows_starttls_or_none() -> None:
 
 def test_extras_given_as_strings_are_parsed() -> None:
     s = build(
-        host="mail.example.com", port="2525", login="a@b.com", password="p", timeout="12.5",
+        host="mail.example.com", port="2525", login="a@b.com", password="p", timeout="12.5", retry_budget_s="90",
         max_recipients_per_message="100", max_messages_per_minute="10", save_to_sent_items="false",
         alternate_host="backup.example.com", alternate_port="2526", allowed_senders="a@b.com; *@c.com",
     )
     assert (s.port, s.timeout, s.max_recipients_per_message, s.max_messages_per_minute) == (2525, 12.5, 100, 10)
-    assert s.save_to_sent_items is False
+    assert s.save_to_sent_items is False and s.retry_budget_s == 90.0
     assert (s.alternate_host, s.alternate_port) == ("backup.example.com", 2526)
     assert s.allowed_senders == ("a@b.com", "*@c.com")
 
@@ -145,7 +150,7 @@ def test_graph_uses_the_login_as_client_id_and_the_password_as_secret() -> None:
     s = build(login=CLIENT, password="secret", transport="graph", tenant_id=TENANT, from_email="r@contoso.com")
     assert (s.transport, s.auth_type, s.client_id, s.username) == (TransportKind.GRAPH, AuthType.OAUTH2_APP, CLIENT,
                                                                    None)
-    assert (s.client_secret, s.graph_endpoint, s.host, s.port) == ("secret", "https://graph.microsoft.com",
+    assert (s.client_secret, s.graph_endpoint, s.host, s.port) == (Secret("secret"), "https://graph.microsoft.com",
                                                                    "graph.microsoft.com", 443)
 
 
@@ -183,9 +188,9 @@ def test_a_sha256_thumbprint_is_refused_naming_the_sha1_command(pem_file: str, t
 
 def test_delegated_with_refresh_token_or_user_password() -> None:
     token = build(login="alice@contoso.com", refresh_token="rt", auth_type="oauth2_delegated", **APP)
-    assert (token.auth_type, token.refresh_token) == (AuthType.OAUTH2_DELEGATED, "rt")
+    assert (token.auth_type, token.refresh_token) == (AuthType.OAUTH2_DELEGATED, Secret("rt"))
     ropc = build(login="alice@contoso.com", password="pw", auth_type="oauth2_delegated", **APP)
-    assert (ropc.password, ropc.client_secret) == ("pw", None)
+    assert (ropc.password, ropc.client_secret) == (Secret("pw"), None)
 
 
 def test_refresh_token_implies_delegated() -> None:
@@ -195,16 +200,56 @@ def test_refresh_token_implies_delegated() -> None:
 # --- secrets ---------------------------------------------------------------------------------------------------
 
 
+SECRETS = ("cs-2", "rt-3", "pem-4", "px-5")
+
+
+def every_secret() -> MailSettings:
+    return build(login="a@contoso.com", client_secret="cs-2", refresh_token="rt-3",
+                 certificate_private_key="pem-4", proxy="http://user:px-5@proxy.example.com:3128",
+                 auth_type="oauth2_delegated", **APP)
+
+
 def test_repr_hides_every_secret_and_secrets_lists_them() -> None:
-    s = build(login="a@contoso.com", password="pw-1", client_secret="cs-2", refresh_token="rt-3",
-              certificate_pem="pem-4", proxy="http://user:px-5@proxy.example.com:3128",
-              auth_type="oauth2_delegated", **APP)
+    s = every_secret()
     text = repr(s)
-    for secret in ("cs-2", "rt-3", "pem-4", "px-5"):
+    for secret in SECRETS:
         assert secret not in text
         assert secret in s.secrets
-    assert "user:***@proxy.example.com" in text
+    assert "proxy.example.com" not in text  # the proxy URL is a secret as a whole, as Airflow masks it
     assert "a@contoso.com" in text
+
+
+def test_asdict_and_str_of_the_settings_show_no_secret() -> None:
+    s = every_secret()
+    copied = dataclasses.asdict(s)
+    assert not [secret for secret in SECRETS if secret in repr(copied) or secret in str(copied)]
+    assert copied["client_secret"] == Secret("cs-2")  # still usable, not readable
+    with pytest.raises(TypeError):
+        json.dumps(copied)
+    assert f"{s.client_secret}" == "***"
+
+
+def test_settings_refuse_to_be_pickled_with_their_secrets() -> None:
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(every_secret())
+
+
+def test_secrets_are_revealed_only_by_name() -> None:
+    s = every_secret()
+    assert s.client_secret is not None and s.client_secret.reveal() == "cs-2"
+    assert s.proxy is not None and s.proxy.reveal() == "http://user:px-5@proxy.example.com:3128"
+    assert dataclasses.replace(s, host="other.example.com").client_secret == s.client_secret
+
+
+def test_the_former_certificate_pem_extra_is_read_with_a_warning_naming_the_new_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = build(login="a@contoso.com", certificate_pem="pem-4", **APP)
+    assert s.certificate_private_key == Secret("pem-4")
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "certificate_pem" in warning.getMessage() and "certificate_private_key" in warning.getMessage()
+    refused("extra.certificate_pem", "former name", login="a@contoso.com", certificate_pem="pem-4",
+            certificate_private_key="pem-4", **APP)
 
 
 # --- refusals, each naming its field ----------------------------------------------------------------------------
@@ -342,8 +387,8 @@ def test_client_key_needs_the_certificate(pem_file: str) -> None:
 
 
 def test_certificate_path_and_pem_are_exclusive(pem_file: str) -> None:
-    refused("extra.certificate_pem", "not both", login="a@b.com", certificate_path=pem_file,
-            certificate_pem="-----BEGIN", **APP)
+    refused("extra.certificate_private_key", "not both", login="a@b.com", certificate_path=pem_file,
+            certificate_private_key="-----BEGIN", **APP)
 
 
 @pytest.mark.parametrize(
@@ -351,11 +396,13 @@ def test_certificate_path_and_pem_are_exclusive(pem_file: str) -> None:
     [
         ("timeout", "0", "greater than 0"),
         ("timeout", "soon", "not a number"),
+        ("retry_budget_s", "0", "greater than 0"),
+        ("retry_budget_s", "a while", "not a number"),
         ("max_recipients_per_message", "-1", "greater than 0"),
         ("max_messages_per_minute", "1.5", "whole number"),
         ("save_to_sent_items", "maybe", "not a boolean"),
-        ("allowed_senders", "not-an-address", "neither an address"),
-        ("allowed_senders", "*@", "neither an address"),
+        ("allowed_senders", "not-an-address", "not a valid email|not one address"),
+        ("allowed_senders", "*@", "nothing after the @-sign"),
         ("from_email", "nobody", "not a valid email|not one address"),
         ("reply_to", "a@b.com, broken@", "not a valid email|not one address"),
         ("proxy", "ftp://user:topsecret@proxy", "not a proxy URL"),
@@ -369,12 +416,91 @@ def test_extra_value_refusals(key: str, value: Any, match: str) -> None:
     assert "topsecret" not in str(error)
 
 
+@pytest.mark.parametrize(
+    ("proxy", "shown"),
+    [
+        ("http//proxyuser:topsecret@proxy:3128", None),  # no scheme: nothing of it can be told from credentials
+        ("proxyuser:topsecret@proxy:3128", None),
+        ("http://proxyuser:topsecret@[broken", None),
+        ("ftp://proxyuser:topsecret@proxy.example.com", "'ftp://proxy.example.com'"),
+        ("http://proxyuser:topsecret@proxy.example.com:99999", "'http://proxy.example.com:99999'"),
+    ],
+)
+def test_a_refused_proxy_url_is_shown_without_its_credentials(proxy: str, shown: str | None) -> None:
+    error = refused("extra.proxy", "not a proxy URL", login="a@b.com", password="p", proxy=proxy)
+    assert "topsecret" not in str(error) and "proxyuser" not in str(error)
+    if shown:
+        assert shown in str(error)
+
+
 def test_every_documented_extra_key_is_known() -> None:
-    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 29
-    assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy"}
+    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 32
+    assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy", "ews_url",
+                               "retry_budget_s"}
 
 
 def test_authority_without_tenant_names_the_field() -> None:
     with pytest.raises(ConfigurationError) as info:
         _ = build(login="a@b.com", password="p").authority
     assert info.value.field == "extra.tenant_id"
+
+
+# --- numbers and the extra's own shape -----------------------------------------------------------------------
+
+
+NUMERIC_EXTRAS = ("timeout", "max_recipients_per_message", "max_messages_per_minute")
+
+
+@pytest.mark.parametrize("key", NUMERIC_EXTRAS)
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", float("nan"), float("inf"), True, False,
+                                   "true", 0, "0", -1, "-30", "1e400", [30], {"s": 30}])
+def test_numeric_extras_refuse_booleans_non_finite_and_non_positive_values(key: str, value: Any) -> None:
+    error = refused(f"extra.{key}", login="a@b.com", password="p", **{key: value})
+    assert repr(value) in str(error)
+
+
+def test_a_timeout_beyond_an_hour_is_refused() -> None:
+    refused("extra.timeout", "at most 3600", login="a@b.com", password="p", timeout=86400)
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [("timeout", "2.5", 2.5), ("timeout", 7, 7.0),
+                                                         ("max_recipients_per_message", "100", 100),
+                                                         ("max_messages_per_minute", 10.0, 10)])
+def test_numeric_extras_still_take_numbers_and_numeric_text(key: str, value: Any, expected: float) -> None:
+    assert getattr(build(login="a@b.com", password="p", **{key: value}), key) == expected
+
+
+def test_a_fractional_recipient_limit_is_refused() -> None:
+    refused("extra.max_recipients_per_message", "not a whole number", login="a@b.com", password="p",
+            max_recipients_per_message=2.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('{"transport": "graph",}', r"not valid JSON: .* at line 1, column 23 \(character 22\)"),
+        ("transport=graph", "not valid JSON"),
+        ('["transport", "graph"]', "must be a JSON object of settings, not an array"),
+        ('"graph"', "not a string"),
+        ("42", "not a number"),
+    ],
+)
+def test_an_extra_that_is_not_a_json_object_is_refused_as_such(text: str, match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match) as info:
+        MailSettings.from_airflow_connection(host="127.0.0.1", port=None, login="a@b.com", password="p", extra=text)
+    assert info.value.field == "extra"
+    assert "IP address" not in str(info.value)
+
+
+def test_extras_given_as_json_text_are_read() -> None:
+    settings = MailSettings.from_airflow_connection(
+        host="smtp.contoso.com", port=None, login="a@b.com", password="p", extra='{"timeout": "12"}'
+    )
+    assert settings.timeout == 12.0
+
+
+@pytest.mark.parametrize("extra", [["timeout", 30], "not json", 42])
+def test_extras_that_are_not_a_mapping_are_refused_when_given_as_fields(extra: Any) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        MailSettings.from_connection_fields(host=None, port=None, login="a@b.com", password="p", extra=extra)
+    assert info.value.field == "extra"

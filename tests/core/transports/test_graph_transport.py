@@ -37,9 +37,10 @@ from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.message.addresses import Address
 from airflow_provider_m365mail.core.message.outgoing import Attachment, OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
-from airflow_provider_m365mail.core.transports.graph.errors import error_from_body, retry_after_seconds
+from airflow_provider_m365mail.core.transports.graph.errors import error_from_body
 from airflow_provider_m365mail.core.transports.graph.transport import GraphTransport, graph_token_provider
 from airflow_provider_m365mail.core.transports.graph.upload import upload_attachment
+from airflow_provider_m365mail.core.transports.http_errors import retry_after_seconds
 from airflow_provider_m365mail.sandbox.server import Sandbox
 from airflow_provider_m365mail.sandbox.state import Fault
 
@@ -206,6 +207,21 @@ async def test_a_throttled_draft_step_is_retried_in_place(m365_sandbox: Sandbox)
     assert time.monotonic() - started >= 1.0
     assert len(m365_sandbox.messages()) == 1
     assert stats(m365_sandbox)["graph_requests"] == 4  # draft (throttled, then created), upload session, send
+
+
+async def test_a_draft_step_throttled_beyond_the_retry_budget_is_not_slept_through(
+    m365_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Retry-After: 3600 on creating the draft: the transport raises at once for the Mailer to leave it over
+    m365_sandbox.call(lambda: m365_sandbox.state.add_fault(
+        Fault(target="graph", kind="reply", code=429, retry_after_s=3600, count=1)))
+    settings = settings_for(m365_sandbox, "graph", retry_budget_s=60)
+    big = Attachment("big.bin", content=os.urandom(4 * MB))
+    with pytest.raises(ThrottledError) as caught:
+        await GraphTransport(settings).send(note(attachments=[big]), resolve_identity(settings))
+    assert caught.value.retry_after == 3600
+    assert stats(m365_sandbox)["graph_requests"] == 1 and m365_sandbox.messages() == []
+    assert "retrying in 3600" not in caplog.text
 
 
 async def test_concurrent_sends_stay_within_four_requests_per_mailbox(m365_sandbox: Sandbox) -> None:
@@ -522,3 +538,12 @@ async def test_an_expired_upload_session_fails_at_once(upload_url: UploadUrl, tm
     assert info.value.code == "ErrorItemNotFound"
     assert "secret" not in str(info.value)
     assert upload_url.puts == ["0-327679"]
+
+
+async def test_utf8_and_idn_recipients_reach_graph_as_they_are(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "graph")
+    message = OutgoingMessage.create(to="Jörg <jörg@bücher.de>", cc="anna@bücher.de", subject="Grüße", text="Hallo")
+    result = await GraphTransport(settings).send(message, resolve_identity(settings))
+    assert result.accepted == ("jörg@bücher.de", "anna@xn--bcher-kva.de")
+    (stored,) = m365_sandbox.messages()
+    assert sorted(stored.envelope_to) == ["anna@xn--bcher-kva.de", "jörg@bücher.de"]

@@ -494,3 +494,41 @@ async def test_envelope_check_in_a_session_resets_so_the_next_send_works(m365_sa
     assert stored.envelope_from == "airflow@contoso.com"
     assert stored.envelope_to == ("bob@contoso.com",)
     assert m365_sandbox.state.stats["smtp_sessions"] == 1
+
+
+# -- files that vanish, and recipients deferred for now ------------------------------------------------------
+
+
+async def test_an_attachment_deleted_after_validation_is_a_validation_error_and_nothing_is_sent(
+    m365_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    from airflow_provider_m365mail.core.errors import MessageValidationError
+
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n", encoding="utf-8")
+    message = OutgoingMessage.create(to="bob@contoso.com", subject="Report", text="attached", attachments=[report])
+    report.unlink()
+    settings = settings_for(m365_sandbox, "smtp_basic")
+    with pytest.raises(MessageValidationError, match="cannot read") as info:
+        await SmtpTransport(settings).send(message, resolve_identity(settings))
+    assert info.value.field == "attachments"
+    assert m365_sandbox.messages() == []
+
+
+def test_every_recipient_refused_for_now_is_transient_not_a_permanent_refusal() -> None:
+    error = translate(_refused(("a@contoso.com", 452, "4.5.3 Too many recipients"),
+                               ("b@contoso.com", 550, "5.1.10 RESOLVER.ADR.RecipientNotFound")), "rcpt")
+    assert isinstance(error, TransientSendError)
+    assert error.code == "452" and error.enhanced_status == "4.5.3"
+    assert error.hint is not None and "max_recipients_per_message" in error.hint
+
+
+@pytest.mark.sandbox(faults=[{"target": "smtp", "kind": "reply", "code": 452, "stage": "rcpt",
+                              "message": "4.5.3 Too many recipients"}])
+async def test_a_recipient_deferred_at_rcpt_is_reported_as_deferred_not_refused(m365_sandbox: Sandbox) -> None:
+    settings = settings_for(m365_sandbox, "smtp_basic")
+    result = await SmtpTransport(settings).send(note(["alice@contoso.com", "bob@contoso.com"]),
+                                                resolve_identity(settings))
+    assert result.refused == {}
+    assert result.accepted == ("bob@contoso.com",)
+    assert result.deferred == {"alice@contoso.com": (452, "4.5.3 Too many recipients")}

@@ -2,45 +2,21 @@
 
 Three kinds of failure arrive: the Graph SDK's ``ODataError`` (a Graph error body) and ``APIError`` (a body it
 could not parse), raw ``httpx`` responses from upload URLs, and ``httpx`` transport errors (DNS, TLS, proxy,
-timeouts). Graph's ``error.code`` and the HTTP status go through ``classify_graph_error`` for the catalogue's
-hint; ``Retry-After`` (seconds or an HTTP date) rides along on transient errors. Messages never include request
-URLs: an upload URL carries its own credential.
+timeouts; classified in ``transports.http_errors``). Graph's ``error.code`` and the HTTP status go through
+``classify_graph_error`` for the catalogue's hint; ``Retry-After`` (seconds or an HTTP date) rides along on
+transient errors.
 """
 
 from __future__ import annotations
 
-import ssl
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_m365mail.core.errors import (
-    M365MailError,
-    PermanentSendError,
-    TransientSendError,
-    classify_graph_error,
-)
+from airflow_provider_m365mail.core.errors import M365MailError, classify_graph_error
+from airflow_provider_m365mail.core.transports.http_errors import retry_after_seconds
 
 if TYPE_CHECKING:
     import httpx
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """Return the wait ``Retry-After`` asks for (delay in seconds or an HTTP date), or None."""
-    if not headers:
-        return None
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def error_from_body(status: int, body: Any, headers: Mapping[str, str] | None) -> M365MailError:
@@ -81,51 +57,3 @@ def error_from_sdk(exc: Exception) -> M365MailError | None:
         status, None, "the answer carried no Graph error body", retry_after=retry_after_seconds(headers)
     )
 
-
-def error_from_transport(exc: Exception, doing: str) -> M365MailError | None:
-    """Classify an ``httpx`` failure while ``doing`` something; None for exceptions that are not httpx's."""
-    import httpx
-
-    if not isinstance(exc, httpx.HTTPError):
-        return None
-    if isinstance(exc, httpx.TimeoutException):
-        return TransientSendError(f"Microsoft Graph did not answer in time while {doing} ({type(exc).__name__})")
-    if isinstance(exc, httpx.ProxyError):
-        return TransientSendError(
-            f"the proxy failed while {doing} ({type(exc).__name__})",
-            hint="check extra.proxy (scheme, host, port and credentials)",
-        )
-    verify = _certificate_error(exc)
-    if verify is not None:
-        return PermanentSendError(
-            f"the Graph endpoint's TLS certificate was not accepted while {doing}: {verify}",
-            hint="use the endpoint's DNS name; for a private CA set the ca_bundle extra",
-        )
-    if isinstance(exc, httpx.TransportError):
-        return TransientSendError(f"network error while {doing} ({type(exc).__name__}: {_reason(exc)})")
-    return PermanentSendError(f"HTTP failure while {doing} ({type(exc).__name__})")
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """Return the exception and its causes, outermost first."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _certificate_error(exc: BaseException) -> str | None:
-    for cause in _chain(exc):
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return str(cause.verify_message or cause.reason or "verification failed")
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    """Return the root cause's text (an OS error such as "Connection refused"), never a URL."""
-    root = _chain(exc)[-1]
-    if isinstance(root, OSError) and root.strerror:
-        return root.strerror
-    return type(root).__name__

@@ -59,15 +59,10 @@ def is_inline(attachment: Attachment, message: OutgoingMessage) -> bool:
     return attachment.content_id is not None and message.html is not None
 
 
-def _size_of(attachment: Attachment) -> int:
-    try:
-        return attachment.size
-    except OSError as exc:
-        raise MessageValidationError("attachments", f"cannot read {attachment.path}: {exc.strerror}") from None
-
-
 def validate_for_graph(message: OutgoingMessage) -> None:
     """Refuse what Graph would refuse: non-``x-`` or oversized custom headers, attachments over the limits."""
+    if message.envelope:  # only SMTP servers defer single recipients, and only SMTP sends to some of them
+        raise MessageValidationError("envelope", "Graph sends a message to all its recipients, not to a subset")
     total = 0
     for name, value in message.headers:
         if not name.lower().startswith("x-"):
@@ -84,7 +79,7 @@ def validate_for_graph(message: OutgoingMessage) -> None:
             hint="send fewer or shorter x- headers",
         )
     for attachment in message.attachments:
-        size = _size_of(attachment)
+        size = attachment.size
         if size > MAX_ATTACHMENT_BYTES:
             raise MessageValidationError(
                 "attachments",
@@ -126,7 +121,7 @@ def upload_item_json(attachment: Attachment, *, inline: bool) -> dict[str, Any]:
     item: dict[str, Any] = {
         "attachmentType": "file",
         "name": attachment.filename,
-        "size": _size_of(attachment),
+        "size": attachment.size,
         "contentType": attachment.content_type,
         "isInline": inline,
     }
@@ -179,7 +174,7 @@ def _embedded_size(attachment: Attachment, message: OutgoingMessage) -> int:
         "contentId": attachment.content_id or "",
         "contentBytes": "",
     }
-    return _json_size(entry) + 4 * -(-_size_of(attachment) // 3) + 2
+    return _json_size(entry) + 4 * -(-attachment.size // 3) + 2
 
 
 def plan_graph_send(message: OutgoingMessage, identity: SenderIdentity) -> GraphPlan:
@@ -197,7 +192,7 @@ def plan_graph_send(message: OutgoingMessage, identity: SenderIdentity) -> Graph
     posted: list[Attachment] = []
     uploaded: list[Attachment] = []
     for attachment in message.attachments:
-        if _size_of(attachment) >= UPLOAD_THRESHOLD_BYTES:
+        if attachment.size >= UPLOAD_THRESHOLD_BYTES:
             uploaded.append(attachment)
             continue
         size = _embedded_size(attachment, message)

@@ -4,7 +4,8 @@ A message whose JSON fits Graph's 4 MB request goes out in one ``POST /users/{ma
 ``saveToSentItems`` always set explicitly: the SDK would otherwise send false). Larger ones are created as a draft
 (``POST /users/{mailbox}/messages``), get their remaining attachments added (small ones by ``POST .../attachments``,
 3 MB and up through upload sessions, see ``graph_upload``) and are sent with ``POST .../send``; a draft is always
-saved to Sent Items. A draft that fails before its send is deleted again.
+saved to Sent Items. A draft whose attachments or send fail is deleted again (best effort), so a failed message
+leaves nothing in Drafts and a retry starts from a new draft.
 
 The mailbox in the URL is the one acting: with app-only tokens the From address (sending *as* it needs no Send As
 grant, only an access policy including it) or, when sending *on behalf*, the Sender; with delegated tokens the
@@ -13,7 +14,8 @@ signed-in user (``/me``), ``from`` naming the mailbox sent as or for.
 Bearer tokens come from ``TokenSource`` for the cloud's Graph scope through a token provider that refuses to hand
 one to any host but the Graph endpoint's. The SDK's retry middleware is switched off: the ``Mailer`` retries
 transient failures (honouring Retry-After) with the same Message-ID. Only the draft path retries a step in place
-when Graph answers with Retry-After (429, 503), so that a throttled ``send`` does not cost a second 150 MB upload.
+when Graph answers with Retry-After (429, 503), so that a throttled ``send`` does not cost a second 150 MB upload;
+a Retry-After beyond the connection's ``retry_budget_s`` is not slept but raised, for the Mailer to leave over.
 At most ``MAILBOX_CONCURRENCY`` requests per app and mailbox run at once in a process, Graph's own limit.
 
 HTTP clients live on the event loop that made them (reusing them on another loop duplicated mail): one set per
@@ -42,8 +44,8 @@ from airflow_provider_m365mail.core.errors import (
 )
 from airflow_provider_m365mail.core.message.outgoing import make_message_id
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings
-from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session
-from airflow_provider_m365mail.core.transports.graph.errors import error_from_sdk, error_from_transport
+from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, log_server_wait
+from airflow_provider_m365mail.core.transports.graph.errors import error_from_sdk
 from airflow_provider_m365mail.core.transports.graph.payload import (
     GraphPlan,
     attachment_json,
@@ -54,6 +56,7 @@ from airflow_provider_m365mail.core.transports.graph.payload import (
     upload_item_json,
 )
 from airflow_provider_m365mail.core.transports.graph.upload import upload_attachment
+from airflow_provider_m365mail.core.transports.http_errors import error_from_transport
 
 if TYPE_CHECKING:
     import httpx
@@ -146,11 +149,10 @@ def _open_session(settings: MailSettings, tokens: TokenSource) -> _Session:
     from msgraph_core import GraphClientFactory  # type: ignore[import-untyped]
 
     tls = make_ssl_context(settings)
+    proxy = settings.proxy.reveal() if settings.proxy else None
     try:
-        http = httpx.AsyncClient(
-            verify=tls, proxy=settings.proxy, timeout=httpx.Timeout(settings.timeout), trust_env=False
-        )
-        uploads = httpx.AsyncHTTPTransport(verify=tls, proxy=settings.proxy)
+        http = httpx.AsyncClient(verify=tls, proxy=proxy, timeout=httpx.Timeout(settings.timeout), trust_env=False)
+        uploads = httpx.AsyncHTTPTransport(verify=tls, proxy=proxy)
     except ImportError as exc:  # socks5 proxies need httpx's optional socksio
         raise ConfigurationError("extra.proxy", f"this proxy needs an extra package: {exc}") from None
     options = {**sdk_options, RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False)}
@@ -326,9 +328,9 @@ class GraphTransport(Session):
                 if error is None:
                     raise
                 wait = error.retry_after if isinstance(error, TransientSendError) else None
-                if attempt == attempts or wait is None:
-                    raise error from exc
-                log.warning("%s: %s; retrying in %.1f s", doing, error, wait)
+                if attempt == attempts or wait is None or wait > self._settings.retry_budget_s:
+                    raise error from exc  # the Mailer retries, or leaves the message over past the budget
+                log_server_wait(log, f"{doing} again", wait, self._settings.retry_budget_s, error)
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -362,20 +364,23 @@ class GraphTransport(Session):
                     attempts=STEP_ATTEMPTS,
                 )
                 resent += await upload_attachment(uploads, session.upload_url, attachment,
-                                                  timeout=self._settings.timeout)
+                                                  timeout=self._settings.timeout,
+                                                  max_wait_s=self._settings.retry_budget_s)
+            await self._request("sending the draft", item.send.post, attempts=STEP_ATTEMPTS)
         except Exception:
             await self._discard(item)
             raise
-        await self._request("sending the draft", item.send.post, attempts=STEP_ATTEMPTS)
         note = f", {resent} range(s) sent again" if resent else ""
         return f"202 Accepted (draft with {len(plan.uploaded)} uploaded attachment(s){note})"
 
     async def _discard(self, item: Any) -> None:
-        """Delete a draft whose attachments could not be added; a failure here is only logged."""
+        """Delete a draft that was not sent, so that neither Drafts nor a retry's new draft leaves it behind.
+
+        Best effort: the caller is raising the error that matters, so a failure here is only logged. A draft whose
+        send did go through before its answer was lost has already left Drafts, and deleting it finds nothing.
+        """
         try:
             await item.delete()
         except Exception as exc:
             error = _translate(exc, "deleting the draft")
-            if error is None:
-                raise
-            log.warning("could not delete the unsent draft: %s", error)
+            log.warning("could not delete the unsent draft: %s", error if error is not None else type(exc).__name__)

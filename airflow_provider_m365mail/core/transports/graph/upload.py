@@ -7,7 +7,8 @@ range (``Content-Range: bytes a-b/total``) whose length is a multiple of 320 KiB
 A failed range (network error, 429 or 5xx, or 416 when client and server disagree on the offset) is retried after
 ``Retry-After`` or a short backoff, from where the session's status (``GET uploadUrl`` -> ``nextExpectedRanges``)
 says the server stands; if the status cannot be read, the same range is sent again. ``MAX_FAILURES`` failures in
-a row end the upload with the last error.
+a row end the upload with the last error, and so does a Retry-After beyond ``max_wait_s`` (the retry budget): the
+upload does not sleep through it.
 
 msgraph-core's ``LargeFileUploadTask`` is not used: it sends the bearer token to the upload URL whenever the URL's
 host is an allowed Graph host, its 5 MB default chunk is not a multiple of 320 KiB, and it logs and skips a failed
@@ -24,7 +25,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_m365mail.core.errors import M365MailError, TransientSendError
-from airflow_provider_m365mail.core.transports.graph.errors import error_from_response, error_from_transport
+from airflow_provider_m365mail.core.transports.base import log_server_wait
+from airflow_provider_m365mail.core.transports.graph.errors import error_from_response
+from airflow_provider_m365mail.core.transports.http_errors import error_from_transport
 
 if TYPE_CHECKING:
     import httpx
@@ -51,8 +54,7 @@ async def _ranges_of(attachment: Attachment) -> AsyncIterator[ReadRange]:
 
         yield from_memory
         return
-    assert attachment.path is not None
-    file = await asyncio.to_thread(attachment.path.open, "rb")
+    file = await asyncio.to_thread(attachment.open)
     try:
 
         def read_at(handle: BinaryIO, offset: int, length: int) -> bytes:
@@ -145,11 +147,13 @@ async def upload_attachment(
     timeout: float,
     chunk_bytes: int = CHUNK_BYTES,
     max_failures: int = MAX_FAILURES,
+    max_wait_s: float = _MAX_BACKOFF_S,
 ) -> int:
     """Send the attachment to ``upload_url`` range by range; return how many ranges had to be sent again.
 
-    Raise the classified error once a range fails ``max_failures`` times in a row, or at once when the server
-    refuses for good (an expired session, a rejected attachment).
+    Raise the classified error once a range fails ``max_failures`` times in a row, at once when the server
+    refuses for good (an expired session, a rejected attachment), or when it asks for a wait beyond
+    ``max_wait_s`` (the connection's retry budget): that wait is the Mailer's to schedule, not this upload's.
     """
     size = attachment.size
     offset = failures = resent = 0
@@ -181,8 +185,10 @@ async def upload_attachment(
             if failures >= max_failures:
                 raise error
             wait = _backoff(error, failures)
-            log.warning("uploading %r failed at byte %d (%s); retrying in %.1f s", attachment.filename, offset,
-                        error, wait)
+            if wait > max_wait_s:
+                raise error
+            log_server_wait(log, f"uploading {attachment.filename!r} from byte {offset} again", wait, max_wait_s,
+                            error)
             await asyncio.sleep(wait)
             resent += 1
             resumed = await _server_offset(transport, upload_url, size, timeout=timeout)

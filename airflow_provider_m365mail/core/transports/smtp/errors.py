@@ -17,6 +17,7 @@ from airflow_provider_m365mail.core.errors import (
     classify_refused_recipients,
     classify_smtp_reply,
 )
+from airflow_provider_m365mail.core.errors.foreign import by_class, tls_failure
 
 Stage = Literal["connect", "starttls", "auth", "mail", "rcpt", "data"]
 
@@ -29,11 +30,7 @@ def is_translatable(exc: BaseException) -> bool:
 
 def translate(exc: BaseException, stage: Stage) -> M365MailError:
     """Map an aiosmtplib (or socket / TLS) failure to the provider's error; the one place that does it."""
-    for cls in type(exc).__mro__:
-        translator = _translators().get(cls)
-        if translator is not None:
-            return translator(exc, stage)
-    raise TypeError(f"no translation for {type(exc).__name__}") from exc
+    return by_class(_translators(), exc)(exc, stage)
 
 
 Translator = Callable[[Any, Stage], M365MailError]
@@ -95,16 +92,24 @@ def _network_error(exc: OSError, stage: Stage) -> M365MailError:
 
 
 def _tls_error(exc: ssl.SSLError, stage: Stage) -> M365MailError:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return PermanentSendError(
-            f"the server's TLS certificate was not accepted: {getattr(exc, 'verify_message', None) or exc}",
-            hint="use the server's DNS name as host; for a private CA set extra.ca_bundle",
-        )
-    return PermanentSendError(
-        f"TLS negotiation failed during {stage}: {getattr(exc, 'reason', None) or exc}",
-        hint="check security (starttls for port 587/25, ssl for 465); Exchange Online requires TLS 1.2+",
+    return tls_failure(
+        exc,
+        peer=f"the SMTP server (during {stage})",
+        host_field="host",
+        negotiation_hint="check security (starttls for port 587/25, ssl for 465); Exchange Online requires TLS 1.2+",
     )
 
 
+def is_temporary(code: int) -> bool:
+    """Tell whether an SMTP reply code refuses for now only (4xx): the same request may succeed later."""
+    return 400 <= code < 500
+
+
 def _all_refused(exc: Any, stage: Stage) -> M365MailError:
+    """Every recipient refused, so nothing was sent: retry when one refusal is temporary (452 4.5.3 ...)."""
+    for refusal in exc.recipients:
+        if is_temporary(refusal.code):
+            error = classify_smtp_reply(refusal.code, refusal.message, stage="rcpt")
+            if isinstance(error, TransientSendError):
+                return error
     return classify_refused_recipients({r.recipient: (r.code, r.message) for r in exc.recipients})

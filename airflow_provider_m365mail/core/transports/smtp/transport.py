@@ -14,6 +14,7 @@ message content left out, for ``m365mail send-test`` and SMTP logs that Microsof
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
@@ -22,11 +23,13 @@ from airflow_provider_m365mail.core.errors import (
     AuthenticationError,
     ConfigurationError,
     M365MailError,
+    PermanentSendError,
 )
+from airflow_provider_m365mail.core.message.address_syntax import needs_smtputf8
 from airflow_provider_m365mail.core.message.outgoing import MIME_POLICY, build_mime
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
-from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_translatable, translate
+from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_temporary, is_translatable, translate
 from airflow_provider_m365mail.core.transports.smtp.transcript import transcribing_client
 
 if TYPE_CHECKING:
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from airflow_provider_m365mail.core.identity import SenderIdentity
     from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 
-# Non-ASCII envelope addresses (SMTPUTF8) need the headers in raw UTF-8 too.
+# A message with UTF-8 addresses (sent with SMTPUTF8) carries them in raw UTF-8 in its headers too.
 _UTF8_POLICY = MIME_POLICY.clone(utf8=True)
 
 
@@ -80,9 +83,11 @@ class SmtpTransport(Session):
                 return await self.send(message, identity)
         mime = build_mime(message, identity)
         recipients = [a.email for a in message.recipients()]
-        mail_options = _mail_options(identity.envelope_from, *recipients)
-        data = mime.as_bytes(policy=_UTF8_POLICY) if mail_options else mime.as_bytes()
+        utf8 = _utf8_addresses(identity.envelope_from, identity.from_address.email, *recipients,
+                               *(a.email for a in identity.reply_to))
+        data = mime.as_bytes(policy=_UTF8_POLICY) if utf8 else mime.as_bytes()
         client = await self._connected()
+        mail_options = self._smtputf8_options(client, utf8)
         try:
             refused, reply = await client.sendmail(identity.envelope_from, recipients, data, mail_options=mail_options)
         except BaseException as exc:
@@ -94,9 +99,10 @@ class SmtpTransport(Session):
         return SendResult(
             message_id=str(mime["Message-ID"]),
             accepted=tuple(r for r in recipients if r not in refusals),
-            refused=refusals,
+            refused={addr: reply for addr, reply in refusals.items() if not is_temporary(reply[0])},
             reply=reply,
             transport=self.name,
+            deferred={addr: reply for addr, reply in refusals.items() if is_temporary(reply[0])},
         )
 
     async def check_envelope(self, identity: SenderIdentity, recipient: str) -> str:
@@ -109,11 +115,13 @@ class SmtpTransport(Session):
             async with self:
                 return await self.check_envelope(identity, recipient)
         client = await self._connected()
+        options = self._smtputf8_options(client, _utf8_addresses(identity.envelope_from, recipient))
+        encoding = "utf-8" if options else "ascii"
         stage: Stage = "mail"
         try:
-            await client.mail(identity.envelope_from, options=_mail_options(identity.envelope_from, recipient))
+            await client.mail(identity.envelope_from, options=options, encoding=encoding)
             stage = "rcpt"
-            reply = await client.rcpt(recipient)
+            reply = await client.rcpt(recipient, encoding=encoding)
             await client.rset()
         except BaseException as exc:
             self._drop()
@@ -160,6 +168,22 @@ class SmtpTransport(Session):
         finally:
             client.close()
 
+    def _smtputf8_options(self, client: aiosmtplib.SMTP, utf8: Sequence[str]) -> list[str] | None:
+        """Return the MAIL FROM options for a transaction with these UTF-8 addresses; refuse it if SMTPUTF8 is off.
+
+        Only a non-ASCII local part needs SMTPUTF8 (an internationalized domain travels as A-labels), and it has
+        no ASCII equivalent: without the extension such a message cannot be sent at all.
+        """
+        if not utf8:
+            return None
+        if not client.supports_extension("smtputf8"):
+            raise PermanentSendError(
+                f"{self._settings.host} does not offer SMTPUTF8, which {', '.join(utf8)} "
+                f"{'needs' if len(utf8) == 1 else 'need'}: a non-ASCII part before the @-sign has no ASCII form",
+                hint="use an ASCII address for that mailbox, or a server whose EHLO reply lists SMTPUTF8",
+            )
+        return ["SMTPUTF8"]
+
     def _drop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -204,7 +228,7 @@ class SmtpTransport(Session):
             await client.ehlo()
             if s.auth_type is AuthType.BASIC:
                 assert s.username is not None and s.password is not None
-                await client.login(s.username, s.password)
+                await client.login(s.username, s.password.reveal())
                 note(f"authenticated as {s.username} (basic)")
             elif token is not None:
                 if "xoauth2" not in client.server_auth_methods:
@@ -234,6 +258,6 @@ def _ignore(_: str) -> None:
     return None
 
 
-def _mail_options(*envelope: str) -> list[str] | None:
-    """Ask for SMTPUTF8 when an envelope address is not ASCII (the headers then go out in raw UTF-8 too)."""
-    return None if all(address.isascii() for address in envelope) else ["SMTPUTF8"]
+def _utf8_addresses(*addresses: str) -> list[str]:
+    """Return the addresses (each once) that need SMTPUTF8, in the envelope or in the headers."""
+    return [address for address in dict.fromkeys(addresses) if needs_smtputf8(address)]
