@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow_provider_m365mail.cli.local_airflow import (
+from airflow_provider_m365mail.sandbox.airflow_run import (
     DEFAULT_SANDBOX_CONNECTION,
     EXAMPLE_DAGS,
     LocalAirflow,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .airflow_run import DagTestRun, ThrowawayAirflow
+    from .airflow_run import DagTestRun, LocalAirflow
     from .config import TenantConfig
     from .server import Sandbox
 
@@ -133,23 +133,25 @@ def m365_airflow_connections(m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture(scope="session")
-def m365_airflow(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayAirflow:
+def m365_airflow(tmp_path_factory: pytest.TempPathFactory) -> LocalAirflow:
     """Return a throwaway Airflow home with a migrated SQLite database, shared by the session's DAG runs."""
-    from .airflow_run import ThrowawayAirflow
+    from .airflow_run import LocalAirflow
 
-    airflow = ThrowawayAirflow(tmp_path_factory.mktemp("m365-airflow"))
+    airflow = LocalAirflow(tmp_path_factory.mktemp("m365-airflow"))
     airflow.migrate()
     return airflow
 
 
 @pytest.fixture
-def m365_dag_test(m365_sandbox: Sandbox, m365_airflow: ThrowawayAirflow) -> RunDag:
+def m365_dag_test(m365_sandbox: Sandbox, m365_airflow: LocalAirflow) -> RunDag:
     """Return ``run(dag_file, dag_id, conf=None, connections=None) -> DagTestRun``: one ``airflow dags test``.
 
     The DAG file's folder becomes the DAGs folder; the sandbox's connections are passed (``connections`` maps
     more conn ids to Airflow JSON connections). Assert on ``m365_sandbox.messages()`` afterwards.
     """
-    from .airflow_run import connection_variables
+    import dataclasses
+
+    from .airflow_run import DagTestRun, sandbox_connections
 
     def run(
         dag_file: str | Path,
@@ -157,10 +159,12 @@ def m365_dag_test(m365_sandbox: Sandbox, m365_airflow: ThrowawayAirflow) -> RunD
         conf: Mapping[str, Any] | None = None,
         connections: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> DagTestRun:
-        import json
-
-        env = connection_variables(m365_sandbox.settings)
-        env.update({f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(c) for conn_id, c in (connections or {}).items()})
-        return m365_airflow.dags_test(Path(dag_file), dag_id, env=env, conf=conf)
+        airflow = dataclasses.replace(
+            m365_airflow,
+            connections={**sandbox_connections(m365_sandbox.settings), **(connections or {})},
+            dags_folder=Path(dag_file).resolve().parent,
+        )
+        done = airflow.dags_test(dag_id, conf)
+        return DagTestRun(done.returncode, done.stdout, done.stderr)
 
     return run

@@ -15,10 +15,10 @@ from airflow.providers_manager import ProvidersManager
 
 from airflow_provider_m365mail import connection_fields
 from airflow_provider_m365mail.airflow_compat import AIRFLOW_VERSION
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
 from airflow_provider_m365mail.core.settings import EXTRA_KEYS
 from airflow_provider_m365mail.get_provider_info import get_provider_info
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 
 SECRET_EXTRAS = {"client_secret", "certificate_private_key", "refresh_token", "proxy"}
 

@@ -25,7 +25,7 @@ import pytest
 from airflow_api import ADMIN, AirflowApiServer, AirflowUi
 from secret_scan import SecretScan
 
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -19,8 +19,8 @@ import pytest
 import trustme
 from airflow.providers_manager import ProvidersManager
 
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
 from airflow_provider_m365mail.cli.main import main
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
