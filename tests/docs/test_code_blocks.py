@@ -119,17 +119,17 @@ def run(args: list[str], env: Mapping[str, str], cwd: Path) -> subprocess.Comple
 
 
 @pytest.fixture(scope="session")
-def python_outcomes(
-    m365_sandbox_session: Sandbox, environment: dict[str, str], docs_folder: Path
-) -> dict[str, str | None]:
-    """Run every plain Python block in one interpreter; return block id -> None (it worked) or what went wrong."""
+def python_outcomes(environment: dict[str, str], docs_folder: Path) -> dict[str, str | None]:
+    """Run every plain Python block in one interpreter; return block id -> None (it worked) or what went wrong.
+
+    It runs within the first Python block's test, on the sandbox that test's ``m365_sandbox`` has just reset.
+    """
     listed = [
         {"id": b.id, "code": python_source(b), "kind": "dag" if defines_a_dag(python_source(b)) else "script"}
         for b in runnable("python") if not is_test_module(b)
     ]
     (docs_folder / "blocks.json").write_text(json.dumps(listed), encoding="utf-8")
     results = docs_folder / "results.json"
-    m365_sandbox_session.reset()
     done = subprocess.run(
         [sys.executable, str(RUNNER), "blocks.json", str(results)], env=environment, cwd=docs_folder,
         capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
@@ -155,7 +155,7 @@ def pytest_outcomes(environment: dict[str, str], docs_folder: Path) -> dict[str,
     )
     outcomes: dict[str, str | None] = {block_id: f"not run:\n{done.stdout[-4000:]}" for block_id in files.values()}
     if report.exists():
-        failed: dict[str, list[str]] = {}
+        problems_of: dict[str, list[str]] = {}
         for case in ElementTree.parse(report).iter("testcase"):
             module = case.get("classname", "").rpartition("test_docs_example_")[2].split(".")[0]
             block_id = files.get(f"test_docs_example_{module}")
@@ -163,8 +163,8 @@ def pytest_outcomes(environment: dict[str, str], docs_folder: Path) -> dict[str,
                 continue
             problems = [element.text or element.get("message", "") for element in case
                         if element.tag in ("failure", "error", "skipped")]
-            failed.setdefault(block_id, []).extend(problems)
-        outcomes.update({block_id: "\n".join(p) or None for block_id, p in failed.items()})
+            problems_of.setdefault(block_id, []).extend(problems)
+        outcomes.update({block_id: "\n".join(p) or None for block_id, p in problems_of.items()})
     return outcomes
 
 
