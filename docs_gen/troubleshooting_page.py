@@ -51,11 +51,14 @@ def render() -> str:
         "with `python -m docs_gen.troubleshooting_page docs/troubleshooting.md`. -->",
         "",
         "Every reply below is recognised by the provider: the exception it raises carries the code and the hint "
-        "shown here, and `m365mail doctor` links to the entry. Run the doctor first; it tests each step (DNS, "
-        "port, TLS, token, sign-in, Send As) and says which one fails:",
+        "shown here, and `m365mail doctor` names the entry. The same entries ship inside the package: "
+        "`m365mail explain CODE` prints one (an enhanced status such as `5.7.60`, a Graph code such as "
+        "`ErrorSendAsDenied`, an Entra code such as `AADSTS7000215`, or a pasted reply). Run the doctor first; "
+        "it tests each step (DNS, port, TLS, token, sign-in, Send As) and says which one fails:",
         "",
         "```bash",
         "m365mail doctor --conn-id m365mail_default",
+        "m365mail explain 5.7.60",
         "```",
         "",
         "Errors without a code here (a port that does not answer, a certificate that is not trusted) are explained "

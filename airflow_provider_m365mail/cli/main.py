@@ -1,7 +1,7 @@
 """The ``m365mail`` command: one entry point whose subcommands live in their own modules.
 
-``doctor`` and ``send-test`` are also offered as ``airflow m365mail ...`` through the provider info's ``cli`` key
-(Airflow 3.2 and later), built from the same modules by ``airflow_cli_commands``.
+``doctor``, ``send-test`` and ``explain`` are also offered as ``airflow m365mail ...`` through the provider info's
+``cli`` key (Airflow 3.2 and later), built from the same modules by ``airflow_cli_commands``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "airflow_provider_m365mail.cli.send_test",
         "send one marked test message and show the server's reply (and the SMTP transcript)",
     ),
+    "explain": (
+        "airflow_provider_m365mail.cli.explain",
+        "say what a server reply code means and what fixes it (5.7.60, 535 5.7.139, ErrorSendAsDenied, AADSTS...)",
+    ),
 }
-# The subcommands that also exist as ``airflow m365mail ...``: the ones that work on an Airflow connection.
-AIRFLOW_SUBCOMMANDS = ("doctor", "send-test")
+# The subcommands that also exist as ``airflow m365mail ...``: the ones that work on an Airflow connection, and
+# ``explain``, which reads their answers.
+AIRFLOW_SUBCOMMANDS = ("doctor", "send-test", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:

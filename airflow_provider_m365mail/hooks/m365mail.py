@@ -61,16 +61,22 @@ def _message_ids_of(
     return message_ids
 
 
+# Airflow's masker skips shorter values, warning "too short": they would mask common words all over the log.
+MIN_MASKED_LENGTH = 5
+
+
 def _mask(secrets: Sequence[str]) -> None:
     """Register secrets with Airflow's log masker (and the task supervisor's, when in a task)."""
     for secret in secrets:
-        mask_secret(secret)
+        if len(secret) >= MIN_MASKED_LENGTH:
+            mask_secret(secret)
 
 
 async def _amask(secrets: Sequence[str]) -> None:
     """Register secrets like ``_mask`` from a running loop, where the blocking form must not talk to the supervisor."""
     for secret in secrets:
-        await amask_secret(secret)
+        if len(secret) >= MIN_MASKED_LENGTH:
+            await amask_secret(secret)
 
 
 class M365MailHook(BaseHook):

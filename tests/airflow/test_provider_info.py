@@ -15,10 +15,10 @@ from airflow.providers_manager import ProvidersManager
 
 from airflow_provider_m365mail import connection_fields
 from airflow_provider_m365mail.airflow_compat import AIRFLOW_VERSION
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
 from airflow_provider_m365mail.core.settings import EXTRA_KEYS
 from airflow_provider_m365mail.get_provider_info import get_provider_info
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 
 SECRET_EXTRAS = {"client_secret", "certificate_private_key", "refresh_token", "proxy"}
 
@@ -207,7 +207,8 @@ def test_airflow_discovers_the_m365mail_command_group() -> None:
     (group,) = airflow_cli_commands()
     assert group.name == "m365mail"
     commands = {command.name: command for command in group.subcommands}
-    assert set(commands) == {"doctor", "send-test"}
+    assert set(commands) == {"doctor", "send-test", "explain"}
+    assert [arg.flags for arg in commands["explain"].args] == [("code",)]
     assert {"--conn-id", "--conn-json", "--send-as", "--json"} <= {
         flag for arg in commands["doctor"].args for flag in arg.flags
     }

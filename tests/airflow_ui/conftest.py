@@ -26,7 +26,7 @@ from airflow_api import ADMIN, AirflowApiServer, AirflowUi
 from real_parts import unavailable
 from secret_scan import SecretScan
 
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -18,7 +18,7 @@ BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
         ("smtp_throughput.py", ["--smoke"], "throughput_ratio_vs_smtphook"),
         ("tokens.py", ["--smoke"], "token_requests_ratio_vs_smtphook"),
         ("import_cost.py", ["--smoke"], "import_time_ratio_vs_smtp"),
-        ("graph_memory.py", ["--size-mb", "4"], "rss_growth_ratio"),
+        ("graph_memory.py", ["--smoke"], "rss_growth_ratio"),
         ("ledger_cost.py", ["--smoke"], "ledger_time_ratio_vs_no_ledger"),
     ],
 )

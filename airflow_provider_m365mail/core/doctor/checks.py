@@ -337,15 +337,16 @@ async def send_as(settings: MailSettings, options: DoctorOptions, lookup: DnsLoo
     identity = resolve_identity(settings, from_email=options.send_as)
     mode = options.probe_mode or ("envelope" if settings.transport is TransportKind.SMTP else "auto")
     outcome = await probe_send_as(settings, identity, mode=ProbeMode(mode), recipient=options.probe_recipient)
+    verdict = f"{outcome.verdict.value} ({outcome.method})"
     if outcome.error is not None and outcome.verdict is not ProbeVerdict.LIVE:
         report = error_report("send_as", title, outcome.error)
         status = Status.WARN if outcome.verdict is ProbeVerdict.TRANSIENT else Status.FAIL
-        return dataclasses.replace(report, status=status, detail=f"{outcome.verdict.value} ({outcome.method}): "
-                                   f"{report.detail}")
+        # Missing, on the wrong principal or still propagating look the same to Exchange: name the right trustee.
+        fix = f"{outcome.cause}; a new grant takes up to an hour to apply" if outcome.cause else report.fix
+        return dataclasses.replace(report, status=status, fix=fix, detail=f"{verdict}: {report.detail}")
     status = {ProbeVerdict.LIVE: Status.PASS, ProbeVerdict.TRANSIENT: Status.WARN}.get(outcome.verdict, Status.FAIL)
-    detail = f"{outcome.verdict.value} ({outcome.method}): {outcome.detail}"
     if status is Status.PASS:
-        return CheckReport("send_as", title, status, detail)
-    return CheckReport("send_as", title, status, detail,
+        return CheckReport("send_as", title, status, f"{verdict}: {outcome.detail}")
+    return CheckReport("send_as", title, status, f"{verdict}: {outcome.detail}",
                        fix="grant Send As (Add-RecipientPermission) and allow up to 60 minutes",
                        docs=doctor_docs("send_as"))

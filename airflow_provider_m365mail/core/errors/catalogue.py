@@ -213,7 +213,7 @@ _GRAPH_REPLIES = (
            "excludes it, or Mail.Send lacks admin consent",
            "Include the mailbox in the scope (Test-ApplicationAccessPolicy -Identity <mailbox> -AppId <client "
            "id>; or New-ManagementRoleAssignment -App <service principal> -Role 'Application Mail.Send' "
-           "-CustomResourceScope <scope>); changes take 30-60 minutes: SendAsPermissionSensor waits", SEND_AS),
+           "-CustomResourceScope <scope>); changes take up to 2 hours: SendAsPermissionSensor waits", SEND_AS),
     graph_reply("MailboxNotEnabledForRESTAPI", 404, "The mailbox is either inactive, soft-deleted, or is hosted "
            "on-premise.",
            "The mailbox is not in Exchange Online (no licence, inactive, or on-premises)",

@@ -64,7 +64,8 @@ def parse_enhanced_status(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _status_matches(wanted: str, status: str | None) -> bool:
+def status_matches(wanted: str, status: str | None) -> bool:
+    """Tell whether an enhanced status matches a catalogue one, which may be a range ("4.7.500-699")."""
     if status is None:
         return False
     if "-" not in wanted:
@@ -78,7 +79,7 @@ def _status_matches(wanted: str, status: str | None) -> bool:
 def _reply_matches(entry: KnownReply, code: str | None, status: str | None, text: str) -> bool:
     if entry.code is not None and entry.code != code:
         return False
-    if entry.enhanced_status is not None and not _status_matches(entry.enhanced_status, status):
+    if entry.enhanced_status is not None and not status_matches(entry.enhanced_status, status):
         return False
     return entry.pattern is None or re.search(entry.pattern, text, re.IGNORECASE) is not None
 

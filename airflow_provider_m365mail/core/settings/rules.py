@@ -101,14 +101,24 @@ def _tenant_id(value: str | None) -> str | None:
 
 
 def _thumbprint(value: str | None) -> str | None:
+    """Take the SHA-1 thumbprint as Entra or openssl shows it; refuse SHA-256 (MSAL would fail with AADSTS700027)."""
     if value is None:
         return None
-    digits = re.sub(r"[\s:]", "", value).upper()
-    if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", digits):
+    command = "openssl x509 -in cert.pem -noout -fingerprint -sha1"
+    named, _, fingerprint = value.strip().casefold().rpartition("=")  # "sha1 Fingerprint=AB:CD:..." from openssl
+    digits, named = re.sub(r"[\s:]", "", fingerprint).upper(), named.strip()
+    if re.fullmatch(r"[0-9A-F]{64}", digits) or named.startswith("sha256"):
         raise ConfigurationError(
             "extra.certificate_thumbprint",
-            "expected the certificate's SHA-1 (40 hex digits) or SHA-256 (64 hex digits) thumbprint",
-            hint="copy it from App registrations > Certificates & secrets",
+            "this is a SHA-256 thumbprint; Microsoft Entra ID signs in with the certificate's SHA-1 thumbprint "
+            "(40 hex digits), and a SHA-256 one fails with AADSTS700027",
+            hint=f"copy the Thumbprint column of App registrations > Certificates & secrets, or run: {command}",
+        )
+    if not re.fullmatch(r"[0-9A-F]{40}", digits) or (named and named not in ("sha1 fingerprint", "sha1")):
+        raise ConfigurationError(
+            "extra.certificate_thumbprint",
+            "expected the certificate's SHA-1 thumbprint (40 hex digits, colons allowed)",
+            hint=f"copy it from App registrations > Certificates & secrets, or run: {command}",
         )
     return digits
 

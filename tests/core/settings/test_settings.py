@@ -173,6 +173,19 @@ def test_certificate_credentials_replace_the_secret(pem_file: str) -> None:
     assert (s.client_secret, s.certificate_path, s.certificate_thumbprint) == (None, pem_file, "ABCD" * 10)
 
 
+def test_the_thumbprint_is_taken_as_openssl_prints_it(pem_file: str) -> None:
+    pasted = "sha1 Fingerprint=" + ":".join(["AB", "CD"] * 10)
+    s = build(login="a@contoso.com", certificate_path=pem_file, certificate_thumbprint=pasted, **APP)
+    assert s.certificate_thumbprint == "ABCD" * 10
+
+
+@pytest.mark.parametrize("thumbprint", ["ab" * 32, "sha256 Fingerprint=" + ":".join(["AB"] * 32)])
+def test_a_sha256_thumbprint_is_refused_naming_the_sha1_command(pem_file: str, thumbprint: str) -> None:
+    with pytest.raises(ConfigurationError, match="SHA-256 thumbprint; Microsoft Entra ID signs in") as caught:
+        build(login="a@contoso.com", certificate_path=pem_file, certificate_thumbprint=thumbprint, **APP)
+    assert caught.value.hint is not None and "openssl x509 -in cert.pem -noout -fingerprint -sha1" in caught.value.hint
+
+
 def test_delegated_with_refresh_token_or_user_password() -> None:
     token = build(login="alice@contoso.com", refresh_token="rt", auth_type="oauth2_delegated", **APP)
     assert (token.auth_type, token.refresh_token) == (AuthType.OAUTH2_DELEGATED, Secret("rt"))
