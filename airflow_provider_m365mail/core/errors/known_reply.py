@@ -16,6 +16,7 @@ class ReplySource(str, Enum):
     GRAPH = "graph"
     ENTRA = "entra"
     EWS = "ews"
+    ACS = "acs"  # Azure Communication Services Email's REST API
 
 
 @dataclass(frozen=True)
