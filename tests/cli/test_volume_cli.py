@@ -6,7 +6,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema
 import pytest
+from doctor_schema import doctor_schema
 
 from airflow_provider_m365mail.cli.main import main
 from airflow_provider_m365mail.cli.send_test import TEST_SUBJECT
@@ -36,6 +38,7 @@ def test_the_doctor_passes_and_send_test_delivers_over_each_volume_service(
     data = json.loads(capsys.readouterr().out)
 
     assert code == 0, data
+    jsonschema.validate(data, doctor_schema())
     assert (data["connection"]["transport"], data["connection"]["smtp_mode"]) == TRANSPORTS[connection]
     assert (check(data, "server")["status"], check(data, "server")["title"]) == ("pass", SERVER_TITLES[connection])
     assert m365_sandbox.messages() == []
