@@ -13,9 +13,9 @@ import hmac
 from typing import Literal
 
 from . import replies
-from .config import EXCHANGE_AUDIENCE, TenantConfig
-from .smtp_auth import SignIn, parse_xoauth2
-from .tokens import InvalidToken, TokenIssuer
+from .config import TenantConfig
+from .smtp_auth import SignIn, exchange_token_claims
+from .tokens import TokenIssuer
 
 VolumeListener = Literal["hve", "acs_smtp"]
 VOLUME_LISTENERS: frozenset[str] = frozenset({"hve", "acs_smtp"})
@@ -45,14 +45,10 @@ def check_volume_basic(listener: VolumeListener, tenant: TenantConfig, login: by
 
 def check_hve_xoauth2(tenant: TenantConfig, tokens: TokenIssuer, sasl: bytes) -> SignIn | str:
     """Check XOAUTH2 on the HVE listener: an Exchange app-only token of an app added to the named HVE account."""
-    parsed = parse_xoauth2(sasl)
-    if parsed is None:
+    verified = exchange_token_claims(tokens, sasl)
+    if verified is None:
         return replies.AUTH_FAILED
-    user, token = parsed
-    try:
-        claims = tokens.verify(token, EXCHANGE_AUDIENCE)
-    except InvalidToken:
-        return replies.AUTH_FAILED
+    user, claims = verified
     account = tenant.hve_account(user)
     client_id = str(claims.get("appid", ""))
     if account is None or claims.get("scp") or client_id not in account.app_access:

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.tokens import TokenSource
 from airflow_provider_m365mail.core.errors import (
     ConfigurationError,
@@ -32,8 +31,9 @@ from airflow_provider_m365mail.core.settings import AuthType, MailSettings
 from airflow_provider_m365mail.core.settings.acs import ACS_API_VERSION, ACS_SCOPE
 from airflow_provider_m365mail.core.transports.acs.payload import acs_email_json, check_request_size, encode
 from airflow_provider_m365mail.core.transports.acs.signing import hmac_headers
-from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session
+from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult
 from airflow_provider_m365mail.core.transports.http_errors import error_from_transport, retry_after_seconds
+from airflow_provider_m365mail.core.transports.http_session import HttpSession
 
 if TYPE_CHECKING:
     import httpx
@@ -46,7 +46,7 @@ DEFAULT_POLL_S = 1.0  # when ACS names no Retry-After between polls
 MAX_POLLS = 600  # with the default wait, ten minutes: ACS finishes a send within seconds
 
 
-class AcsTransport(Session):
+class AcsTransport(HttpSession):
     """Send messages through one Communication Services resource; ``async with`` keeps one HTTP connection."""
 
     name = "acs"
@@ -65,13 +65,6 @@ class AcsTransport(Session):
         self._tokens = tokens if tokens is not None or not settings.uses_oauth else TokenSource(settings)
         self._sleep = sleep
         self._now = now
-        self._client: httpx.AsyncClient | None = None
-
-    async def close(self) -> None:
-        """Close the HTTP connection, if one is open."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
 
     async def send(self, message: OutgoingMessage, identity: SenderIdentity) -> SendResult:
         """Submit one message and poll its operation until ACS says it succeeded; raise what it failed with."""
@@ -130,7 +123,9 @@ class AcsTransport(Session):
     ) -> httpx.Response:
         sent = {**(headers or {}), **await self._auth_headers(method, url, body)}
         try:
-            response = await self._http().request(method, url, content=body or None, headers=sent)
+            response = await self._http_client(self._settings).request(
+                method, url, content=body or None, headers=sent
+            )
         except Exception as exc:
             error = error_from_transport(exc, doing, service="Azure Communication Services")
             if error is None:
@@ -151,17 +146,6 @@ class AcsTransport(Session):
         assert self._tokens is not None
         token = await self._tokens.get_token(ACS_SCOPE)
         return {"Authorization": f"Bearer {token.token}"}
-
-    def _http(self) -> httpx.AsyncClient:
-        import httpx
-
-        if self._client is None:
-            s = self._settings
-            self._client = httpx.AsyncClient(
-                verify=make_ssl_context(s), proxy=s.proxy.reveal() if s.proxy else None,
-                timeout=httpx.Timeout(s.timeout), trust_env=False,
-            )
-        return self._client
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
