@@ -81,8 +81,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "Transport",
         "smtp: Exchange Online SMTP (client submission, direct send or relay) or any SMTP server; "
         "graph: Microsoft Graph sendMail (needs the Mail.Send permission); ews: Exchange Web Services on an Exchange "
-        "Server on premises (not Exchange Online, where EWS is being switched off).",
-        enum=("smtp", "graph", "ews"),
+        "Server on premises (not Exchange Online, where EWS is being switched off); acs: Azure Communication Services "
+        "Email's REST API, Microsoft's path for external mail in volume.",
+        enum=("smtp", "graph", "ews", "acs"),
         default="smtp",
     ),
     ConnField(
@@ -90,8 +91,10 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "SMTP mode",
         "Microsoft's three ways for an application to send: submission (SMTP AUTH client submission to "
         "smtp.office365.com:587), direct_send (port 25 of the tenant's MX endpoint, no sign-in, tenant recipients "
-        "only) or relay (port 25 of the MX endpoint through an inbound connector matching your IP or certificate).",
-        enum=("submission", "direct_send", "relay"),
+        "only) or relay (port 25 of the MX endpoint through an inbound connector matching your IP or certificate); "
+        "for volume, hve (High Volume Email, smtp.hve.mx.microsoft:587, internal recipients only) or acs (Azure "
+        "Communication Services' SMTP endpoint, smtp.azurecomm.net:587).",
+        enum=("submission", "direct_send", "relay", "hve", "acs"),
         default="submission",
     ),
     ConnField(
@@ -107,9 +110,10 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "basic: the mailbox password (SMTP AUTH basic authentication, which Exchange Online switches off by "
         "default at the end of 2026); oauth2_app: client credentials of an Entra app registration (application "
         "permission SMTP.SendAsApp or Mail.Send); oauth2_delegated: a user's refresh token (delegated SMTP.Send or "
-        "Mail.Send); ntlm: Windows integrated sign-in to Exchange Server (EWS only); none: direct send or relay. "
-        "Empty: oauth2_app when a client ID is set, else basic when a login and password are set (ntlm for EWS).",
-        enum=("basic", "oauth2_app", "oauth2_delegated", "ntlm", "none"),
+        "Mail.Send); ntlm: Windows integrated sign-in to Exchange Server (EWS only); access_key: the Communication "
+        "Services resource's access key (transport acs only); none: direct send or relay. Empty: oauth2_app when a "
+        "client ID is set, else basic when a login and password are set (ntlm for EWS, access_key for acs with a key).",
+        enum=("basic", "oauth2_app", "oauth2_delegated", "ntlm", "access_key", "none"),
     ),
     ConnField(
         "tenant_id",
@@ -191,6 +195,34 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "ApplicationImpersonation role) instead of sending as it with a Send As grant.",
         type="boolean",
         default=False,
+    ),
+    ConnField(
+        "accepted_domains",
+        "Accepted domains (HVE)",
+        "smtp_mode hve: the tenant's accepted domains, comma-separated; High Volume Email delivers to them only, so "
+        "any other recipient is refused before sending. Default: the HVE account's domain.",
+        placeholder="contoso.com, contoso.co.uk",
+    ),
+    ConnField(
+        "acs_resource",
+        "ACS resource name",
+        "Azure Communication Services: the resource's name; transport acs posts to "
+        "https://<name>.communication.azure.com, smtp_mode acs signs in as <name>.<client id>.<tenant id>.",
+        placeholder="contoso-mail",
+    ),
+    ConnField(
+        "acs_endpoint",
+        "ACS endpoint",
+        "transport acs: the resource's endpoint, instead of acs_resource.",
+        format="url",
+        placeholder="https://contoso-mail.communication.azure.com",
+    ),
+    ConnField(
+        "acs_access_key",
+        "ACS access key",
+        "transport acs: one of the resource's access keys (Keys in the Azure portal), signing each request with "
+        "HMAC-SHA256 instead of an Entra token.",
+        format="password",
     ),
     ConnField(
         "ca_bundle",

@@ -28,6 +28,11 @@ _SECTIONS = {
         "`ResponseCode` values of EWS `CreateItem` and `GetFolder` (transport `ews`, Exchange Server on premises), "
         "and HTTP statuses of the EWS endpoint.",
     ),
+    ReplySource.ACS: (
+        "Azure Communication Services Email errors",
+        "HTTP statuses of `POST /emails:send` and the error of a send operation that ends `Failed` (transport "
+        "`acs`). Replies of High Volume Email and of ACS's SMTP endpoint are SMTP replies, listed above.",
+    ),
     ReplySource.ENTRA: (
         "Microsoft Entra ID sign-in errors (AADSTS)",
         "Errors of the token request (`/oauth2/v2.0/token`) MSAL makes before SMTP XOAUTH2 or Graph.",

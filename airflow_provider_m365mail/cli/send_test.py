@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         identity = resolve_identity(settings, from_email=args.from_email)
         message = test_message(args.to)
         transport = make_transport(settings, transcript=transcript.show)
-        where = {TransportKind.GRAPH: settings.graph_endpoint, TransportKind.EWS: settings.ews_url}.get(
+        where = {TransportKind.GRAPH: settings.graph_endpoint, TransportKind.EWS: settings.ews_url,
+                 TransportKind.ACS: settings.acs_endpoint}.get(
             settings.transport, f"{settings.host}:{settings.port}"
         )
         print(f"Sending a test message from {identity.from_address.email} to {args.to} over "

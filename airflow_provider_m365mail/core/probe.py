@@ -93,7 +93,17 @@ class ProbeOutcome:
 
 
 def check_probe_settings(settings: MailSettings) -> None:
-    """Refuse connections without an authentication account: direct send and relay have no grant to wait for."""
+    """Refuse connections without Exchange Send As grants: direct send and relay have no account, and High Volume
+    Email and Azure Communication Services send without Send As at all."""
+    volume = _volume_service(settings)
+    if volume is not None:
+        service, field, rule = volume
+        raise ConfigurationError(
+            field,
+            f"Send As does not apply to {service}: it sends without Exchange Send As grants, so there is no grant to "
+            "wait for",
+            hint=f"send without SendAsPermissionSensor; {rule}",
+        )
     if settings.transport is TransportKind.SMTP and settings.smtp_mode is not SmtpMode.SUBMISSION:
         raise ConfigurationError(
             "extra.smtp_mode",
@@ -106,6 +116,18 @@ def check_probe_settings(settings: MailSettings) -> None:
             "a connection that does not authenticate has no Send As grant to wait for",
             hint="set auth_type to oauth2_app (or basic) with the account that sends",
         )
+
+
+def _volume_service(settings: MailSettings) -> tuple[str, str, str] | None:
+    """Return (service, field, who may send) for High Volume Email and ACS connections, else None."""
+    if settings.transport is TransportKind.ACS or settings.smtp_mode is SmtpMode.ACS:
+        field = "extra.transport" if settings.transport is TransportKind.ACS else "extra.smtp_mode"
+        return ("Azure Communication Services Email", field,
+                "the From must be a MailFrom address of a domain verified for the resource")
+    if settings.smtp_mode is SmtpMode.HVE:
+        return ("High Volume Email", "extra.smtp_mode",
+                "the HVE account sends from addresses in the tenant's accepted domains")
+    return None
 
 
 def probe_identity(settings: MailSettings, mailbox: str, permission: str = "send_as") -> SenderIdentity:

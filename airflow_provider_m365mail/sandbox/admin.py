@@ -163,7 +163,7 @@ def parse_fault(body: dict[str, Any]) -> Fault:
         raise invalid("target", f"must be one of {', '.join(get_args(FaultTarget))}")
     if kind not in get_args(FaultKind):
         raise invalid("kind", f"must be one of {', '.join(get_args(FaultKind))}")
-    only_for = {"drop_mid_data": "smtp", "lose_answer": "graph"}.get(str(kind))
+    only_for = {"drop_mid_data": "smtp", "lose_answer": "graph", "fail_operation": "acs"}.get(str(kind))
     if only_for is not None and target != only_for:
         raise invalid("kind", f"{kind} applies to the {only_for} target only")
     stage = body.get("stage", "mail")

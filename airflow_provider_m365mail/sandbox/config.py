@@ -17,6 +17,7 @@ Right = Literal["send_as", "send_on_behalf"]
 
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
+ACS_AUDIENCE = "https://communication.azure.com"
 DAY_S = 86_400
 MB = 1024 * 1024
 
@@ -72,6 +73,30 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class HveAccount:
+    """A High Volume Email account: signs in with its password, or as an app added by ``Add-HVEAppAccess``."""
+
+    address: str = checked("address")
+    password: str | None = None
+    active: bool = True  # False: no billing policy, the account shows "Not active" and cannot send
+    app_access: tuple[str, ...] = ()  # client ids added with Add-HVEAppAccess (at most 10)
+
+
+@dataclass(frozen=True)
+class AcsResource:
+    """An Azure Communication Services resource with an Email service and its verified sender domains."""
+
+    name: str = "contoso-acs"
+    access_key: str = "c2FuZGJveC1hY3MtYWNjZXNzLWtleS1ub3QtYS1zZWNyZXQ="  # base64, as the portal shows it
+    sender_domains: tuple[str, ...] = ("contoso.com",)  # verified custom domains linked to the resource
+    # Apps with the "Communication and Email Service Owner" role on the resource (REST and SMTP sign-in)
+    role_apps: tuple[str, ...] = ()
+    max_request_bytes: int = bounded(10 * MB, 1, 1024 * MB)
+    recipients_per_message: int = bounded(50, 1, 1_000_000)
+    polls_running: int = bounded(1, 0, 100)  # how many status polls answer Running before the final status
+
+
+@dataclass(frozen=True)
 class Limits:
     """Per-mailbox sending limits as Exchange Online enforces them (see M365-FACTS.md)."""
 
@@ -103,6 +128,13 @@ class TenantConfig:
     impersonators: tuple[str, ...] = ()  # accounts with the ApplicationImpersonation role (EWS)
     token_lifetime_s: int = bounded(3600, 1, DAY_S)
     limits: Limits = field(default_factory=Limits)
+    hve_accounts: tuple[HveAccount, ...] = ()
+    acs: AcsResource = field(default_factory=AcsResource)
+
+    def hve_account(self, address: str) -> HveAccount | None:
+        """Return the HVE account with this address (case-insensitive), if any."""
+        wanted = address.casefold()
+        return next((a for a in self.hve_accounts if a.address.casefold() == wanted), None)
 
     def mailbox(self, address: str) -> Mailbox | None:
         """Return the mailbox with this address (case-insensitive), if any."""
@@ -136,6 +168,12 @@ def default_tenant() -> TenantConfig:
                 client_secret="sandbox-client-secret-value",
             ),
         ),
+        hve_accounts=(
+            HveAccount(
+                "hve@contoso.com", password="Hve-Passw0rd!", app_access=("11111111-2222-4333-8444-555555555555",)
+            ),
+        ),
+        acs=AcsResource(role_apps=("11111111-2222-4333-8444-555555555555",)),
         grants=(
             Grant("airflow@contoso.com", "reports@contoso.com", "send_as"),
             Grant("airflow@contoso.com", "data-team@contoso.com", "send_on_behalf"),
@@ -175,11 +213,19 @@ def tenant_from_mapping(data: Mapping[str, Any]) -> TenantConfig:
             values[key] = tuple(Grant(**g) for g in value)
         elif key == "limits":
             values[key] = Limits(**value)
+        elif key == "hve_accounts":
+            values[key] = tuple(HveAccount(**_tuples(a)) for a in value)
+        elif key == "acs":
+            values[key] = AcsResource(**_tuples(value))
         elif isinstance(value, list):
             values[key] = tuple(value)
         else:
             values[key] = value
     return replace(TenantConfig(), **values)
+
+
+def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
 
 
 def _app(data: Mapping[str, Any]) -> App:

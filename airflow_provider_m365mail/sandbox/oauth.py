@@ -21,7 +21,7 @@ import jwt
 from aiohttp import web
 
 from . import oauth_errors as errors
-from .config import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, App, TenantConfig
+from .config import ACS_AUDIENCE, EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, App, TenantConfig
 from .http_wire import STATE
 from .oauth_assertion import verify_client_assertion
 from .oauth_errors import TokenError
@@ -33,6 +33,7 @@ RESOURCES = {
     "https://outlook.office365.com": EXCHANGE_AUDIENCE,
     "https://outlook.office.com": EXCHANGE_AUDIENCE,
     "https://graph.microsoft.com": GRAPH_AUDIENCE,
+    "https://communication.azure.com": ACS_AUDIENCE,  # Azure RBAC decides what the app may do, not token roles
 }
 _PSEUDO_TENANTS = ("organizations", "common")
 
@@ -235,6 +236,8 @@ def _client_credentials(request: web.Request, app: App, form: dict[str, str]) ->
 
 def _belongs_to(permission: str, audience: str) -> bool:
     """Tell whether a permission name is one the resource behind ``audience`` defines."""
+    if audience == ACS_AUDIENCE:
+        return False
     return permission.startswith("SMTP.") if audience == EXCHANGE_AUDIENCE else permission.startswith("Mail.")
 
 

@@ -24,9 +24,11 @@ from typing import Any, Literal
 from .config import Grant, Right, TenantConfig
 from .tokens import TokenIssuer
 
-FaultTarget = Literal["smtp", "graph", "token", "ews"]
+FaultTarget = Literal["smtp", "graph", "token", "ews", "acs"]
 # "lose_answer" (Graph sendMail only): the message is accepted, but the client gets a 504 instead of the 202.
-FaultKind = Literal["drop_mid_data", "reply", "timeout", "lose_answer"]
+# "fail_operation" (ACS only): the send is accepted (202) and its operation ends Failed with ``message``
+# ("Code: text").
+FaultKind = Literal["drop_mid_data", "reply", "timeout", "lose_answer", "fail_operation"]
 SmtpStage = Literal["connect", "ehlo", "auth", "mail", "rcpt", "data"]
 SendAsChannel = Literal["smtp", "graph", "ews"]
 FAULT_WAIT_S = 30.0  # how long a "timeout" fault hangs by default: longer than the usual client timeouts

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import trustme
 from airflow.providers_manager import ProvidersManager
+from doctor_schema import doctor_schema
 
 from airflow_provider_m365mail.cli.main import main
 from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
@@ -27,15 +28,6 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 M365MAIL = Path(sys.executable).with_name("m365mail")
 SMTP_AUTH_OFF = pytest.mark.sandbox(tenant={"smtp_auth_enabled": False})
 UseConnection = Callable[..., dict[str, Any]]  # the use_connection fixture
-
-
-def doctor_schema() -> dict[str, Any]:
-    """Return the JSON schema docs/doctor.md publishes for ``--json`` (its json block holding "$schema")."""
-    blocks = re.findall(r"```json\n(.*?)```", (DOCS / "doctor.md").read_text(encoding="utf-8"), re.DOTALL)
-    (schema,) = [json.loads(block) for block in blocks if '"$schema"' in block]
-    jsonschema.Draft202012Validator.check_schema(schema)
-    loaded: dict[str, Any] = schema
-    return loaded
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:

@@ -47,6 +47,7 @@ from airflow_provider_m365mail.core.errors import (
 from airflow_provider_m365mail.core.identity import SenderIdentity
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
+from airflow_provider_m365mail.core.settings.hve import refuse_external_recipients
 from airflow_provider_m365mail.core.transports import make_transport
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, SentItemsLookup, Transport
 from airflow_provider_m365mail.core.transports.failover import DEFAULT_COOL_DOWN_S
@@ -134,6 +135,8 @@ class Mailer:
         Raise the last transient error when a message is left over after its retry budget (the ledger keeps what
         went out), or a permanent error at once.
         """
+        for message, _identity in items:  # High Volume Email: nothing goes out if one recipient is external
+            refuse_external_recipients(self._settings.accepted_domains, (a.email for a in message.recipients()))
         limit = self._settings.max_recipients_per_message
         batches = [
             (batch, identity)

@@ -27,6 +27,7 @@ from airflow_provider_m365mail.core.doctor.dns import (
 from airflow_provider_m365mail.core.doctor.report import CheckReport, DoctorOptions, Status, doctor_docs, error_report
 from airflow_provider_m365mail.core.doctor.tls_inspection import certificate_summary, tls_handshake
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security, SmtpMode, TransportKind
+from airflow_provider_m365mail.core.settings.acs import ACS_SCOPE
 from airflow_provider_m365mail.core.settings.hosts import is_ip_literal, is_loopback, shown_proxy
 from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 
@@ -36,6 +37,7 @@ SERVER_TITLES = {
     TransportKind.SMTP: "SMTP EHLO / AUTH",
     TransportKind.GRAPH: "Graph sendMail access",
     TransportKind.EWS: "EWS sign-in (GetFolder)",
+    TransportKind.ACS: "ACS Email sign-in (operation status)",
 }
 
 
@@ -303,9 +305,8 @@ async def token(settings: MailSettings, options: DoctorOptions, lookup: DnsLooku
     title = TITLES["token"]
     if not uses_oauth(settings):
         return CheckReport("token", title, Status.SKIP, f"auth_type {settings.auth_type.value} uses no token")
-    scope = {TransportKind.GRAPH: settings.graph_scope, TransportKind.EWS: settings.ews_scope}.get(
-        settings.transport
-    ) or xoauth2_scope(settings)
+    scope = {TransportKind.GRAPH: settings.graph_scope, TransportKind.EWS: settings.ews_scope,
+             TransportKind.ACS: ACS_SCOPE}.get(settings.transport) or xoauth2_scope(settings)
     got = await TokenSource(settings).get_token(scope)
     return CheckReport("token", title, Status.PASS, f"token for {scope} from {settings.authority_host} (expires in "
                        f"{got.expires_in():.0f} s){through_proxy(proxy_for(settings, settings.authority_host))}")

@@ -24,6 +24,7 @@ from airflow_provider_m365mail.core.errors.known_reply import (
     smtp_reply,
 )
 from airflow_provider_m365mail.core.errors.proxy_replies import PROXY_REPLIES
+from airflow_provider_m365mail.core.errors.volume_replies import ACS_REPLIES, HVE_SMTP_REPLIES
 
 __all__ = ["KNOWN_REPLIES", "KnownReply", "ReplySource"]
 
@@ -59,7 +60,8 @@ _SMTP_REPLIES = (
           "https://outlook.office365.com/.default (the cloud's Exchange resource), the app needs SMTP.SendAsApp "
           "with admin consent, an Exchange service principal (New-ServicePrincipal -AppId <client id> "
           "-ObjectId <Enterprise Application object id>, not the App Registration's) and Add-MailboxPermission "
-          "-Identity <login mailbox> -User <service principal id> -AccessRights FullAccess", AUTH),
+          "-Identity <login mailbox> -User <service principal id> -AccessRights FullAccess. High Volume Email: "
+          "login is the HVE account, and the app must be added to it with Add-HVEAppAccess", AUTH),
     smtp_reply(None, "5.7.30", None,
           "550 5.7.30 Basic authentication is not supported for Client Submission.", "AUTH",
           "Basic authentication for SMTP AUTH has been removed", USE_OAUTH, AUTH),
@@ -294,4 +296,6 @@ _ENTRA_REPLIES = (
            "The requested scope is invalid", "Check extra.cloud and the auth_type (app-only uses /.default)"),
 )
 
-KNOWN_REPLIES: tuple[KnownReply, ...] = _SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES + EWS_REPLIES + PROXY_REPLIES
+KNOWN_REPLIES: tuple[KnownReply, ...] = (
+    _SMTP_REPLIES + HVE_SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES + EWS_REPLIES + ACS_REPLIES + PROXY_REPLIES
+)

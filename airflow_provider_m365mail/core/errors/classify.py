@@ -223,6 +223,25 @@ def classify_ews_fault(code: str, message: str, *, back_off_s: float | None = No
     return _build(entry, fallback, text, code=code, retry_after=back_off_s)
 
 
+def classify_acs_error(
+    status: int, code: str | None, message: str, *, retry_after: float | None = None
+) -> M365MailError:
+    """Turn an Azure Communication Services Email error (HTTP status, ``error.code``, ``error.message``).
+
+    A failed send operation passes its status as 200. Unknown 429 is throttling, unknown 5xx transient.
+    """
+    entry = next((e for e in KNOWN_REPLIES if e.source is ReplySource.ACS and code and e.code == code), None) or next(
+        (e for e in KNOWN_REPLIES if e.source is ReplySource.ACS and not e.code and e.http_status == status), None
+    )
+    fallback: type[M365MailError] = (
+        ThrottledError if status == 429 else TransientSendError if status >= 500
+        else AuthenticationError if status == 401 else PermanentSendError
+    )
+    where = "the send operation failed" if status < 300 else f"refused the request: HTTP {status}"
+    text = f"Azure Communication Services Email {where} {code or ''}: {_shorten(message)}"
+    return _build(entry, fallback, " ".join(text.split()), code=code or str(status), retry_after=retry_after)
+
+
 _TRANSIENT_ENTRA_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 # MSAL answers a repeated token request from its cache of 429/5xx replies for their Retry-After (5 s when the
 # identity provider names none): a retry any sooner only meets the same cached failure.

@@ -18,6 +18,7 @@ class ReplySource(str, Enum):
     ENTRA = "entra"
     EWS = "ews"
     PROXY = "proxy"
+    ACS = "acs"  # Azure Communication Services Email's REST API
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def _slug(text: str) -> str:
 
 
 def _base_anchor(entry: KnownReply) -> str:
-    if entry.source is ReplySource.GRAPH:
+    if entry.source in (ReplySource.GRAPH, ReplySource.ACS):
         key = entry.code or f"http-{entry.http_status}"
     elif entry.source in (ReplySource.ENTRA, ReplySource.PROXY):
         key = entry.code or ""
@@ -67,7 +67,7 @@ def _title(entry: KnownReply) -> str:
     if entry.source is ReplySource.SMTP:
         reply_code = entry.example.split(" ", 1)[0]
         code = " ".join(p for p in (reply_code, entry.enhanced_status or parse_enhanced_status(entry.example)) if p)
-    elif entry.source is ReplySource.GRAPH:
+    elif entry.source in (ReplySource.GRAPH, ReplySource.ACS):
         code = f"{entry.http_status} {entry.code}" if entry.code else f"HTTP {entry.http_status}"
     elif entry.source is ReplySource.PROXY:
         code = f"HTTP {entry.code}" if (entry.code or "").isdigit() else f"proxy {entry.code}"

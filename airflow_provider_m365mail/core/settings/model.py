@@ -22,7 +22,8 @@ from airflow_provider_m365mail.core.settings.secret import Secret
 EXTRA_KEYS: tuple[str, ...] = (
     "transport", "smtp_mode", "security", "auth_type", "tenant_id", "client_id", "client_secret",
     "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
-    "graph_endpoint", "ews_url", "ews_impersonation", "ca_bundle", "client_certificate_path", "client_key_path",
+    "graph_endpoint", "ews_url", "ews_impersonation", "accepted_domains", "acs_resource", "acs_endpoint",
+    "acs_access_key", "ca_bundle", "client_certificate_path", "client_key_path",
     "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
     "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "save_to_sent_items",
     "allow_insecure_auth",
@@ -31,7 +32,9 @@ EXTRA_KEYS: tuple[str, ...] = (
 # Extras renamed to a name Airflow masks (it hides an extra by its key), still read under their old name.
 RENAMED_EXTRAS: dict[str, str] = {"certificate_pem": "certificate_private_key"}
 # Settings held as ``Secret``: out of repr, asdict, str and pickle; ``reveal()`` where a server needs them.
-SECRET_FIELDS: tuple[str, ...] = ("password", "client_secret", "certificate_private_key", "refresh_token", "proxy")
+SECRET_FIELDS: tuple[str, ...] = (
+    "password", "client_secret", "certificate_private_key", "refresh_token", "acs_access_key", "proxy",
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ class MailSettings:
     allow_insecure_auth: bool = False
     ews_url: str | None = None
     ews_impersonation: bool = False
+    accepted_domains: tuple[str, ...] = ()  # smtp_mode hve: the only domains it delivers to
+    acs_endpoint: str | None = None
+    acs_access_key: Secret | None = None
 
     @classmethod
     def from_connection_fields(

@@ -8,13 +8,22 @@ the field and the fix.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
+from airflow_provider_m365mail.core.settings.acs import (
+    ACS_SMTP_HOST,
+    acs_default_auth,
+    acs_endpoint,
+    acs_recipient_limit,
+    acs_smtp_login,
+    check_acs_auth,
+    is_acs,
+)
 from airflow_provider_m365mail.core.settings.choices import AuthType, Security, SmtpMode, TransportKind
 from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
+from airflow_provider_m365mail.core.settings.entra_ids import MULTI_TENANT, check_tenant_id, check_thumbprint
 from airflow_provider_m365mail.core.settings.ews import check_ews_auth, ews_endpoint
 from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader, parse_int
 from airflow_provider_m365mail.core.settings.hosts import (
@@ -28,13 +37,12 @@ from airflow_provider_m365mail.core.settings.hosts import (
     is_mx_host,
     submission_cloud,
 )
+from airflow_provider_m365mail.core.settings.hve import accepted_domains, check_hve_auth, hve_host
 from airflow_provider_m365mail.core.settings.private_servers import is_private_setup
 from airflow_provider_m365mail.core.settings.senders import sender_defaults, warn_where_microsoft_refuses
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
-_MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
 _OAUTH = (AuthType.OAUTH2_APP, AuthType.OAUTH2_DELEGATED)
+_UNAUTHENTICATED_MODES = (SmtpMode.DIRECT_SEND, SmtpMode.RELAY)  # the tenant MX, which takes no AUTH
 _FILE_EXTRAS = ("certificate_path", "ca_bundle", "client_certificate_path", "client_key_path")
 # A timeout is waited for on every connect and read, and retries stop after four of them: an hour is plenty,
 # and far larger values overflow the socket layer's timers.
@@ -56,10 +64,10 @@ def resolve_connection(
         "transport": transport,
         "cloud": cloud,
         "authority_host": authority_host,
-        "tenant_id": _tenant_id(extra.text("tenant_id")),
+        "tenant_id": check_tenant_id(extra.text("tenant_id")),
         "refresh_token": extra.text("refresh_token"),
         "certificate_private_key": extra.text("certificate_private_key"),
-        "certificate_thumbprint": _thumbprint(extra.text("certificate_thumbprint")),
+        "certificate_thumbprint": check_thumbprint(extra.text("certificate_thumbprint")),
         "save_to_sent_items": extra.boolean("save_to_sent_items", True),
         "allow_insecure_auth": extra.boolean("allow_insecure_auth", False),
         **{key: _existing_file(extra, key) for key in _FILE_EXTRAS},
@@ -82,45 +90,22 @@ def resolve_connection(
         values.update(_graph_endpoint(host, port, extra, endpoints.graph_endpoint))
     elif transport is TransportKind.EWS:
         values.update(ews_endpoint(host, port, extra))
+    elif transport is TransportKind.ACS:
+        values.update(acs_endpoint(host, port, extra))
+        values["acs_access_key"] = extra.text("acs_access_key")
     else:
         values.update(_smtp_endpoint(host, port, login, extra, cloud))
+    if values["smtp_mode"] is SmtpMode.ACS:
+        login, password = acs_smtp_login(login, password, extra)
+    if is_acs(values):
+        values["max_recipients_per_message"] = acs_recipient_limit(values, extra)
+    values["accepted_domains"] = accepted_domains(extra, values["smtp_mode"], login, values["from_email"])
+    if values["smtp_mode"] is SmtpMode.HVE:
+        values["save_to_sent_items"] = False  # HVE keeps no Sent Items
     values.update(_credentials(values, login, password, extra))
     _check_coherence(values, custom_authority=authority_host != endpoints.authority_host)
     warn_where_microsoft_refuses(values)
     return values
-
-
-def _tenant_id(value: str | None) -> str | None:
-    if value is not None and not (_GUID.match(value) or _DOMAIN.match(value) or value.lower() in _MULTI_TENANT):
-        raise ConfigurationError(
-            "extra.tenant_id",
-            f"{value!r} is neither a tenant GUID nor a domain",
-            hint="use the Directory (tenant) ID from Entra admin center > Overview, or contoso.onmicrosoft.com",
-        )
-    return value
-
-
-def _thumbprint(value: str | None) -> str | None:
-    """Take the SHA-1 thumbprint as Entra or openssl shows it; refuse SHA-256 (MSAL would fail with AADSTS700027)."""
-    if value is None:
-        return None
-    command = "openssl x509 -in cert.pem -noout -fingerprint -sha1"
-    named, _, fingerprint = value.strip().casefold().rpartition("=")  # "sha1 Fingerprint=AB:CD:..." from openssl
-    digits, named = re.sub(r"[\s:]", "", fingerprint).upper(), named.strip()
-    if re.fullmatch(r"[0-9A-F]{64}", digits) or named.startswith("sha256"):
-        raise ConfigurationError(
-            "extra.certificate_thumbprint",
-            "this is a SHA-256 thumbprint; Microsoft Entra ID signs in with the certificate's SHA-1 thumbprint "
-            "(40 hex digits), and a SHA-256 one fails with AADSTS700027",
-            hint=f"copy the Thumbprint column of App registrations > Certificates & secrets, or run: {command}",
-        )
-    if not re.fullmatch(r"[0-9A-F]{40}", digits) or (named and named not in ("sha1 fingerprint", "sha1")):
-        raise ConfigurationError(
-            "extra.certificate_thumbprint",
-            "expected the certificate's SHA-1 thumbprint (40 hex digits, colons allowed)",
-            hint=f"copy it from App registrations > Certificates & secrets, or run: {command}",
-        )
-    return digits
 
 
 def _existing_file(extra: ExtraReader, key: str) -> str | None:
@@ -181,8 +166,12 @@ def _smtp_endpoint(host: str | None, port: Any, login: str | None, extra: ExtraR
     mode = extra.choice("smtp_mode", SmtpMode)
     if mode is None:
         mode = SmtpMode.DIRECT_SEND if name and is_mx_host(name) else SmtpMode.SUBMISSION
+    if mode is SmtpMode.HVE:
+        name = hve_host(name)
+    elif mode is SmtpMode.ACS:
+        name = name or ACS_SMTP_HOST
     if name is None:
-        if mode is not SmtpMode.SUBMISSION:
+        if mode in _UNAUTHENTICATED_MODES:
             raise ConfigurationError(
                 "host",
                 f"{mode.value} needs the tenant's MX host",
@@ -192,7 +181,7 @@ def _smtp_endpoint(host: str | None, port: Any, login: str | None, extra: ExtraR
     security = extra.choice("security", Security)
     number = _port(port, "port") if port not in (None, "", 0) else None
     if number is None:
-        number = 465 if security is Security.SSL else (587 if mode is SmtpMode.SUBMISSION else 25)
+        number = 465 if security is Security.SSL else (25 if mode in _UNAUTHENTICATED_MODES else 587)
     security = security or (Security.SSL if number == 465 else Security.STARTTLS)
     _check_port_security(number, security)
     alternate_host = extra.text("alternate_host")
@@ -231,8 +220,10 @@ def _default_auth(values: dict[str, Any], login: str | None, password: str | Non
         return oauth
     if values["transport"] is TransportKind.EWS:
         return oauth if client_id else AuthType.NTLM
-    if values["smtp_mode"] is not SmtpMode.SUBMISSION:
+    if values["smtp_mode"] in _UNAUTHENTICATED_MODES:
         return AuthType.NONE
+    if values["smtp_mode"] is SmtpMode.ACS:
+        return AuthType.BASIC
     if client_id:
         return oauth
     return AuthType.BASIC if login and password else AuthType.NONE
@@ -240,14 +231,19 @@ def _default_auth(values: dict[str, Any], login: str | None, password: str | Non
 
 def _credentials(values: dict[str, Any], login: str | None, password: str | None, extra: ExtraReader) -> dict[str, Any]:
     client_id = extra.text("client_id")
-    auth = extra.choice("auth_type", AuthType) or _default_auth(values, login, password, client_id)
+    auth = extra.choice("auth_type", AuthType) or (
+        acs_default_auth(extra) if values["transport"] is TransportKind.ACS
+        else _default_auth(values, login, password, client_id)
+    )
     graph = values["transport"] is TransportKind.GRAPH
+    check_acs_auth(values, auth, extra)
+    check_hve_auth(values["smtp_mode"], auth)
     if graph and auth in (AuthType.BASIC, AuthType.NTLM, AuthType.NONE):
         raise ConfigurationError(
             "extra.auth_type", f"Microsoft Graph needs OAuth, not {auth.value}", hint=_OAUTH_FIX
         )
     check_ews_auth(values["transport"], auth)
-    if values["smtp_mode"] is not SmtpMode.SUBMISSION and auth is not AuthType.NONE:
+    if values["smtp_mode"] in _UNAUTHENTICATED_MODES and auth is not AuthType.NONE:
         raise ConfigurationError(
             "extra.auth_type",
             f"{values['smtp_mode'].value} does not authenticate (auth_type must be none, got {auth.value})",
@@ -267,7 +263,7 @@ def _credentials(values: dict[str, Any], login: str | None, password: str | None
         _check_oauth(
             values, auth, client_id=client_id, client_secret=client_secret, username=username, password=password
         )
-        if not graph and auth is AuthType.OAUTH2_APP:
+        if not graph and values["transport"] is not TransportKind.ACS and auth is AuthType.OAUTH2_APP:
             username = username or values["from_email"]
             if not username:
                 raise ConfigurationError(
@@ -305,7 +301,7 @@ def _check_oauth(
             hint="Entra admin center > App registrations > your app > Application (client) ID",
         )
     if auth is AuthType.OAUTH2_APP:
-        if tenant.lower() in _MULTI_TENANT:
+        if tenant.lower() in MULTI_TENANT:
             raise ConfigurationError(
                 "extra.tenant_id", f"app-only tokens need your tenant, not {tenant!r}", hint="use the tenant GUID"
             )
@@ -340,7 +336,7 @@ def _check_coherence(values: dict[str, Any], *, custom_authority: bool) -> None:
             f"{host} is the tenant MX endpoint: it takes direct send and relay, not SMTP AUTH",
             hint="set smtp_mode direct_send (or relay), or use host " + CLOUDS[values["cloud"]].smtp_host,
         )
-    if mode is not SmtpMode.SUBMISSION and host_cloud:
+    if mode in _UNAUTHENTICATED_MODES and host_cloud:
         raise ConfigurationError(
             "host",
             f"{host} is the SMTP AUTH endpoint; {mode.value} goes to the tenant MX (it answers 530 5.7.57 here)",

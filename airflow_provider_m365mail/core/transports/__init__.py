@@ -1,4 +1,5 @@
-"""Transports: each talks to one kind of server (``smtp/``, ``graph/``, ``ews/``); ``make_transport`` is the one way in.
+"""Transports: each talks to one kind of server (``smtp/``, ``graph/``, ``ews/``, ``acs/``); ``make_transport`` is the
+one way in.
 
 ``base`` defines the ``Transport`` protocol and its results; ``failover`` wraps a transport with an alternate
 server. Every caller (the ``Mailer``, the Send As probe, the doctor, ``send-test``) builds its transport through
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from airflow_provider_m365mail.core.settings import MailSettings, TransportKind
+from airflow_provider_m365mail.core.transports.acs.transport import AcsTransport
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Transcript, Transport
 from airflow_provider_m365mail.core.transports.ews.transport import EwsTransport
 from airflow_provider_m365mail.core.transports.failover import DEFAULT_COOL_DOWN_S, FailoverTransport
@@ -27,6 +29,7 @@ TRANSPORTS: Mapping[TransportKind, TransportFactory] = {
     TransportKind.SMTP: lambda settings, transcript: SmtpTransport(settings, transcript=transcript),
     TransportKind.GRAPH: lambda settings, _transcript: GraphTransport(settings),
     TransportKind.EWS: lambda settings, _transcript: EwsTransport(settings),
+    TransportKind.ACS: lambda settings, _transcript: AcsTransport(settings),
 }
 
 

@@ -203,6 +203,7 @@ def test_each_transport_kind_is_built(kind: TransportKind) -> None:
             "client_id": "11111111-2222-4333-8444-555555555555",
             "from_email": "airflow@contoso.com",
             **({"ews_url": "https://mail.contoso.local/EWS/Exchange.asmx"} if kind is TransportKind.EWS else {}),
+            **({"acs_resource": "contoso-mail"} if kind is TransportKind.ACS else {}),
         },
     )
     assert make_transport(settings).name == kind.value

@@ -434,7 +434,7 @@ def test_a_refused_proxy_url_is_shown_without_its_credentials(proxy: str, shown:
 
 
 def test_every_documented_extra_key_is_known() -> None:
-    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 32
+    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 36
     assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy", "ews_url",
                                "retry_budget_s"}
 

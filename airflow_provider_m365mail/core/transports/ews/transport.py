@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_provider_m365mail.core.auth.proxies import proxy_for, socks_support_missing
-from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.tokens import TokenSource
 from airflow_provider_m365mail.core.errors import ConfigurationError, M365MailError, classify_ews_fault
 from airflow_provider_m365mail.core.message.outgoing import build_mime
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings
-from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session
+from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult
 from airflow_provider_m365mail.core.transports.ews import soap
 from airflow_provider_m365mail.core.transports.ews.ntlm import ntlm_auth
 from airflow_provider_m365mail.core.transports.http_errors import error_from_transport
+from airflow_provider_m365mail.core.transports.http_session import HttpSession
 
 if TYPE_CHECKING:
     import httpx
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 _ACTIONS = "http://schemas.microsoft.com/exchange/services/2006/messages/"
 
 
-class EwsTransport(Session):
+class EwsTransport(HttpSession):
     """Send messages through one Exchange Server's EWS; ``async with`` keeps one HTTP connection for a batch."""
 
     name = "ews"
@@ -40,14 +39,6 @@ class EwsTransport(Session):
             raise ConfigurationError("extra.ews_url", "the EWS transport needs the server's EWS URL")
         self._settings = settings
         self._tokens = tokens if tokens is not None or not settings.uses_oauth else TokenSource(settings)
-        self._client: httpx.AsyncClient | None = None
-        self._proxy: str | None = None
-
-    async def close(self) -> None:
-        """Close the HTTP connection, if one is open."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
 
     async def send(self, message: OutgoingMessage, identity: SenderIdentity) -> SendResult:
         """Submit one message with ``CreateItem``; Exchange answers once it has taken it for delivery."""
@@ -104,20 +95,13 @@ class EwsTransport(Session):
     def _http(self) -> httpx.AsyncClient:
         import httpx
 
-        if self._client is None:
-            s = self._settings
-            password = s.password.reveal() if s.password else ""
-            auth: httpx.Auth | None = None
-            if s.auth_type is AuthType.NTLM:
-                auth = ntlm_auth(s.username or "", password)
-            elif s.auth_type is AuthType.BASIC:
-                auth = httpx.BasicAuth(s.username or "", password)
-            self._proxy = proxy_for(s, s.host)
-            try:
-                self._client = httpx.AsyncClient(
-                    auth=auth, verify=make_ssl_context(s), proxy=self._proxy, timeout=httpx.Timeout(s.timeout),
-                    trust_env=False,
-                )
-            except ImportError:  # socks5 proxies need httpx's optional socksio
-                raise socks_support_missing("EWS") from None
-        return self._client
+        if self._client is not None:
+            return self._client
+        s = self._settings
+        password = s.password.reveal() if s.password else ""
+        auth: httpx.Auth | None = None
+        if s.auth_type is AuthType.NTLM:
+            auth = ntlm_auth(s.username or "", password)
+        elif s.auth_type is AuthType.BASIC:
+            auth = httpx.BasicAuth(s.username or "", password)
+        return self._http_client(s, s.host, "EWS", auth)

@@ -29,6 +29,7 @@ from airflow_provider_m365mail.core.errors import (
 from airflow_provider_m365mail.core.message.address_syntax import needs_smtputf8
 from airflow_provider_m365mail.core.message.outgoing import MIME_POLICY, build_mime
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
+from airflow_provider_m365mail.core.settings.hve import refuse_external_recipients
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
 from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_temporary, is_translatable, translate
@@ -83,8 +84,9 @@ class SmtpTransport(Session):
         if not self.in_session:
             async with self:
                 return await self.send(message, identity)
-        mime = build_mime(message, identity)
         recipients = [a.email for a in message.recipients()]
+        refuse_external_recipients(self._settings.accepted_domains, recipients)  # before connecting (HVE)
+        mime = build_mime(message, identity)
         utf8 = _utf8_addresses(identity.envelope_from, identity.from_address.email, *recipients,
                                *(a.email for a in identity.reply_to))
         data = mime.as_bytes(policy=_UTF8_POLICY) if utf8 else mime.as_bytes()
