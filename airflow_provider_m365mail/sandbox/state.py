@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .config import Grant, Right, TenantConfig
+from .device_codes import DeviceCodes
+from .refresh_tokens import RefreshTokens
 from .tokens import TokenIssuer
 
 FaultTarget = Literal["smtp", "graph", "token", "ews"]
@@ -99,6 +101,9 @@ class SandboxState:
     clock: Callable[[], float] = time.time
     tokens: TokenIssuer = field(init=False)
     configured_tenant: TenantConfig = field(init=False)
+    # Delegated sign-ins in progress and their refresh tokens: kept across ``reset()``, as users stay signed in.
+    device_codes: DeviceCodes = field(default_factory=DeviceCodes)
+    refresh_tokens: RefreshTokens = field(default_factory=RefreshTokens)
     stats: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
     _grants: dict[tuple[str, str, Right], _ActiveGrant] = field(default_factory=dict)

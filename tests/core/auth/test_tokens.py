@@ -220,7 +220,9 @@ def test_token_source_refuses_settings_without_oauth(m365_sandbox: Sandbox) -> N
 
 async def test_delegated_refresh_token_is_redeemed_for_the_user(m365_sandbox: Sandbox) -> None:
     refresh = m365_sandbox.call(
-        lambda: m365_sandbox.state.tokens.issue_refresh_token(CLIENT_ID, "alice@contoso.com", ["SMTP.Send"])
+        lambda: m365_sandbox.state.refresh_tokens.issue(
+            CLIENT_ID, "alice@contoso.com", ["SMTP.Send"], now=m365_sandbox.state.clock()
+        )
     )
     settings = settings_for(m365_sandbox, "smtp_oauth2", refresh_token=refresh, auth_type="oauth2_delegated")
     assert settings.username == "airflow@contoso.com" and settings.password is None
