@@ -1,7 +1,7 @@
 """The ``m365mail`` command: one entry point whose subcommands live in their own modules.
 
-``doctor`` and ``send-test`` are also offered as ``airflow m365mail ...`` through the provider info's ``cli`` key
-(Airflow 3.2 and later), built from the same modules by ``airflow_cli_commands``.
+``doctor``, ``send-test`` and ``login`` are also offered as ``airflow m365mail ...`` through the provider info's
+``cli`` key (Airflow 3.2 and later), built from the same modules by ``airflow_cli_commands``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "airflow_provider_m365mail.cli.send_test",
         "send one marked test message and show the server's reply (and the SMTP transcript)",
     ),
+    "login": (
+        "airflow_provider_m365mail.cli.login",
+        "sign a delegated connection's mailbox in (device code) and keep its tokens in the connection's token cache",
+    ),
 }
 # The subcommands that also exist as ``airflow m365mail ...``: the ones that work on an Airflow connection.
-AIRFLOW_SUBCOMMANDS = ("doctor", "send-test")
+AIRFLOW_SUBCOMMANDS = ("doctor", "send-test", "login")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,8 +90,8 @@ def airflow_cli_commands() -> list[Any]:
         commands.append(
             ActionCommand(name=name, help=help_text, description=help_text, func=_AirflowAction(module_name), args=args)
         )
-    return [GroupCommand(name="m365mail", help="Microsoft 365 mail: check connections and send test mail",
-                         subcommands=commands)]
+    return [GroupCommand(name="m365mail", subcommands=commands,
+                         help="Microsoft 365 mail: check connections, send test mail, sign mailboxes in")]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""``m365mail login``: sign a delegated connection's mailbox in, and keep its tokens in the connection's token cache.
+
+The device code flow works on a host without a browser: the command prints the verification URL and the code,
+someone signs in there (on any device), and the command, which waits meanwhile, stores the tokens in the file the
+connection's ``extra.token_cache_path`` names, where every worker on the host finds them and keeps refreshing them.
+``--json`` prints one JSON object per line instead: first the URL and code, last who signed in and where the
+tokens went. No token is ever printed. Exit code 0 once signed in, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_m365mail.cli.doctor import add_connection_arguments, settings_loader
+
+if TYPE_CHECKING:
+    from airflow_provider_m365mail.core.auth.sign_in import DeviceCodePrompt
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Describe the flags of login."""
+    add_connection_arguments(parser)
+    parser.add_argument(
+        "--device-code", action="store_true",
+        help="sign in with a code entered on another device (the default, and the only flow on a host without a "
+             "browser)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Sign the connection's mailbox in; return 0 once its tokens are in the token cache."""
+    from airflow_provider_m365mail.core.auth.sign_in import sign_in_with_device_code
+    from airflow_provider_m365mail.core.errors import M365MailError
+
+    def say(event: str, text: str, **fields: Any) -> None:
+        print(json.dumps({"event": event, **fields}) if args.json else text, flush=True)
+
+    def prompt(code: DeviceCodePrompt) -> None:
+        say("device_code", code.message or f"Open {code.verification_uri} and enter the code {code.user_code}.",
+            verification_uri=code.verification_uri, user_code=code.user_code, expires_in=code.expires_in)
+        if not args.json:
+            print("Waiting for the sign-in...", flush=True)
+
+    try:
+        settings = settings_loader(args)()
+        signed_in = sign_in_with_device_code(settings, prompt)
+    except M365MailError as exc:
+        say("failed", f"FAILED: {exc}", error=str(exc), code=getattr(exc, "code", None))
+        return 1
+    except Exception as exc:  # Airflow could not find or read the connection: say why, without a traceback
+        say("failed", f"FAILED: cannot read the connection: {type(exc).__name__}: {exc}",
+            error=f"{type(exc).__name__}: {exc}")
+        return 1
+    say("signed_in",
+        f"Signed in as {signed_in.username}; the tokens are in {signed_in.token_cache_path} (every worker using "
+        "this connection on this host reads them from there).",
+        username=signed_in.username, scopes=list(signed_in.scopes), token_cache_path=signed_in.token_cache_path)
+    return 0
