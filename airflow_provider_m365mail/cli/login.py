@@ -1,16 +1,20 @@
 """``m365mail login``: sign a delegated connection's mailbox in, and keep its tokens in the connection's token cache.
 
-The device code flow works on a host without a browser: the command prints the verification URL and the code,
-someone signs in there (on any device), and the command, which waits meanwhile, stores the tokens in the file the
-connection's ``extra.token_cache_path`` names, where every worker on the host finds them and keeps refreshing them.
-``--json`` prints one JSON object per line instead: first the URL and code, last who signed in and where the
-tokens went. No token is ever printed. Exit code 0 once signed in, 1 otherwise.
+The device code flow (the default) works on a host without a browser: the command prints the verification URL and
+the code, someone signs in there (on any device), and the command, which waits meanwhile, stores the tokens in the
+file the connection's ``extra.token_cache_path`` names, where every worker on the host finds them and keeps
+refreshing them. ``--browser`` runs the authorization code flow with PKCE instead: it prints (and, with a display,
+opens) the sign-in URL and waits for the redirect on a loopback port. ``--json`` prints one JSON object per line
+instead: first the URL (and code), last who signed in and where the tokens went. No token is ever printed.
+Exit code 0 once signed in, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import webbrowser
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_m365mail.cli.doctor import add_connection_arguments, settings_loader
@@ -22,17 +26,22 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Describe the flags of login."""
     add_connection_arguments(parser)
+    # Plain flags, not a mutually exclusive group: Airflow's CLI is handed each add_argument call (see main).
     parser.add_argument(
         "--device-code", action="store_true",
-        help="sign in with a code entered on another device (the default, and the only flow on a host without a "
-             "browser)",
+        help="sign in with a code entered on any device (the default; works on a host without a browser)",
+    )
+    parser.add_argument(
+        "--browser", action="store_true",
+        help="sign in in a browser on this host (authorization code with PKCE; the redirect comes back to a "
+             "loopback port)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per line instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
     """Sign the connection's mailbox in; return 0 once its tokens are in the token cache."""
-    from airflow_provider_m365mail.core.auth.sign_in import sign_in_with_device_code
+    from airflow_provider_m365mail.core.auth.sign_in import sign_in_with_browser, sign_in_with_device_code
     from airflow_provider_m365mail.core.errors import M365MailError
 
     def say(event: str, text: str, **fields: Any) -> None:
@@ -44,9 +53,20 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print("Waiting for the sign-in...", flush=True)
 
+    def authorize(url: str) -> None:
+        say("authorize", f"Open this URL in a browser on this host and sign in:\n{url}", authorization_uri=url)
+        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):  # a console browser would block here
+            webbrowser.open(url)
+
+    if args.browser and args.device_code:
+        say("failed", "FAILED: choose --device-code or --browser, not both", error="--device-code and --browser")
+        return 2
     try:
         settings = settings_loader(args)()
-        signed_in = sign_in_with_device_code(settings, prompt)
+        if args.browser:
+            signed_in = sign_in_with_browser(settings, authorize)
+        else:
+            signed_in = sign_in_with_device_code(settings, prompt)
     except M365MailError as exc:
         say("failed", f"FAILED: {exc}", error=str(exc), code=getattr(exc, "code", None))
         return 1

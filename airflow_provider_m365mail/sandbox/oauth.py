@@ -20,7 +20,7 @@ from urllib.parse import unquote_plus, urlparse
 import jwt
 from aiohttp import web
 
-from . import oauth_device
+from . import oauth_authorize, oauth_device
 from . import oauth_errors as errors
 from .config import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, App, TenantConfig
 from .http_wire import STATE
@@ -29,7 +29,7 @@ from .oauth_errors import TokenError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Grants that act for a user: without a client secret or assertion only an app allowing public client flows may.
-_USER_GRANTS = ("password", "refresh_token", oauth_device.DEVICE_CODE_GRANT)
+_USER_GRANTS = ("password", "refresh_token", "authorization_code", oauth_device.DEVICE_CODE_GRANT)
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 # Resource (App ID URI) -> token audience. Exchange answers to both of its spellings.
 RESOURCES = {
@@ -47,6 +47,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/{tenant}/discovery/v2.0/keys", jwks)
     app.router.add_post("/{tenant}/oauth2/v2.0/token", token)
     oauth_device.add_routes(app)
+    oauth_authorize.add_routes(app)
 
 
 def _base(request: web.Request) -> str:
@@ -158,6 +159,9 @@ async def token(request: web.Request) -> web.Response:
             body = _password(request, app, form)
         elif grant_type == "refresh_token":
             body = _refresh(request, app, form)
+        elif grant_type == "authorization_code":
+            code = oauth_authorize.redeem(request, app, form)
+            body = _user_tokens(request, app, code.user, " ".join(code.scopes), form, nonce=code.nonce)
         else:
             user, scope = oauth_device.redeem(request, app, form)
             body = _user_tokens(request, app, user, scope, form)
@@ -278,7 +282,7 @@ def _refresh(request: web.Request, app: App, form: dict[str, str]) -> dict[str, 
 
 
 def _user_tokens(
-    request: web.Request, app: App, user: str, scope: str, form: dict[str, str]
+    request: web.Request, app: App, user: str, scope: str, form: dict[str, str], *, nonce: str | None = None
 ) -> dict[str, Any]:
     state = request.app[STATE]
     audience, sent, names = _split_scopes(request, state.tenant, scope)
@@ -293,7 +297,7 @@ def _user_tokens(
     if "offline_access" in requested:
         body["refresh_token"] = state.refresh_tokens.issue(app.client_id, user, scope.split(), now=state.clock())
     if "openid" in requested:
-        body["id_token"] = state.tokens.issue_user_token(app.client_id, user, app.client_id, [])
+        body["id_token"] = state.tokens.issue_user_token(app.client_id, user, app.client_id, [], nonce=nonce)
     if form.get("client_info") == "1":
         # MSAL keys its account cache on client_info: the user's object id and the tenant id.
         oid = jwt.decode(access_token, options={"verify_signature": False})["oid"]

@@ -22,9 +22,10 @@ from .http_wire import STATE
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 VERIFICATION_PATH = "/devicelogin"
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+# The authorization request's form redirects to the client's loopback listener: browsers hold that to form-action.
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://localhost:* http://127.0.0.1:*"
 _TEMPLATE = Template(
-    resources.files(__name__.rpartition(".")[0]).joinpath("templates/devicelogin.html").read_text(encoding="utf-8")
+    resources.files(__name__.rpartition(".")[0]).joinpath("templates/signin.html").read_text(encoding="utf-8")
 )
 
 
@@ -123,8 +124,15 @@ def _page(request: web.Request, heading: str, *, user_code: str = "", username: 
         '<label>Password <input name="password" type="password" required></label>'
         '<button type="submit">Sign in</button></form>'
     ) if form else ""
+    return render_page(request, heading, error=error, notice=notice, form_html=fields, status=status)
+
+
+def render_page(request: web.Request, heading: str, *, error: str = "", notice: str = "", form_html: str = "",
+                status: int = 200) -> web.Response:
+    """Answer a sign-in page (device code or authorization request) with a heading, a notice or error, a form."""
+    e = html.escape
     notice = notice or (f'<p class="error" role="alert">{e(error)}</p>' if error else "")
-    body = _TEMPLATE.substitute(heading=e(heading), notice=notice, form=fields)
+    body = _TEMPLATE.substitute(heading=e(heading), notice=notice, form=form_html)
     return web.Response(text=body, status=status, content_type="text/html",
                         headers={"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff",
                                  "Cache-Control": "no-store"})

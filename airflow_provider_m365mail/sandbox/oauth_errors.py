@@ -166,6 +166,27 @@ def bad_device_code(request: web.Request) -> TokenError:
                   "Provided grant is invalid or malformed. The device_code is not valid.")
 
 
+def bad_authorization_code(request: web.Request) -> TokenError:
+    """AADSTS70008: an authorization code that is unknown, already redeemed or expired."""
+    return aadsts(request, 400, "invalid_grant", 70008,
+                  "The provided authorization code or refresh token has expired due to inactivity. Send a new "
+                  "interactive authorization request for this user and resource.")
+
+
+def redirect_uri_mismatch(request: web.Request) -> TokenError:
+    """AADSTS50011: the redirect URI differs from the one the code was issued for (or is not registered)."""
+    return aadsts(request, 400, "invalid_client", 50011,
+                  "The redirect URI specified in the request does not match the redirect URIs configured for the "
+                  "application.")
+
+
+def pkce_mismatch(request: web.Request) -> TokenError:
+    """AADSTS50148: the code_verifier does not hash to the code_challenge of the authorization request."""
+    return aadsts(request, 400, "invalid_grant", 50148,
+                  "The code_verifier does not match the code_challenge supplied in the authorization request for "
+                  "PKCE.")
+
+
 def token_fault(request: web.Request, fault: Fault) -> TokenError:
     """The answer of an injected token endpoint fault (a timeout ends in 504 once its wait is over)."""
     status = 504 if fault.kind == "timeout" else (fault.code or 500)

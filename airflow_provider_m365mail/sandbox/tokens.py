@@ -56,11 +56,14 @@ class TokenIssuer:
         return self._sign({"aud": audience, "appid": client_id, "azp": client_id, "roles": list(roles),
                            "oid": _stable_id(client_id), "sub": _stable_id(client_id)})
 
-    def issue_user_token(self, client_id: str, user: str, audience: str, scopes: Sequence[str]) -> str:
-        """Return a delegated token for ``user`` carrying the space-separated ``scp`` claim."""
+    def issue_user_token(
+        self, client_id: str, user: str, audience: str, scopes: Sequence[str], *, nonce: str | None = None
+    ) -> str:
+        """Return a delegated token (or ID token) for ``user`` carrying the space-separated ``scp`` claim."""
         return self._sign({"aud": audience, "appid": client_id, "azp": client_id, "scp": " ".join(scopes),
                            "upn": user, "preferred_username": user, "unique_name": user,
-                           "oid": _stable_id(user), "sub": _stable_id(client_id + user)})
+                           "oid": _stable_id(user), "sub": _stable_id(client_id + user),
+                           **({"nonce": nonce} if nonce else {})})
 
     def verify(self, token: str, audience: str) -> dict[str, Any]:
         """Return the claims of a valid token for ``audience``; raise ``InvalidToken`` saying why not."""

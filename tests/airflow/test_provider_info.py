@@ -208,7 +208,9 @@ def test_airflow_discovers_the_m365mail_command_group() -> None:
     assert group.name == "m365mail"
     commands = {command.name: command for command in group.subcommands}
     assert set(commands) == {"doctor", "send-test", "login"}
-    assert {"--conn-id", "--device-code", "--json"} <= {flag for arg in commands["login"].args for flag in arg.flags}
+    assert {"--conn-id", "--device-code", "--browser", "--json"} <= {
+        flag for arg in commands["login"].args for flag in arg.flags
+    }
     assert {"--conn-id", "--conn-json", "--send-as", "--json"} <= {
         flag for arg in commands["doctor"].args for flag in arg.flags
     }
