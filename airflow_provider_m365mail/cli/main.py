@@ -1,7 +1,7 @@
 """The ``m365mail`` command: one entry point whose subcommands live in their own modules.
 
-``doctor``, ``send-test`` and ``login`` are also offered as ``airflow m365mail ...`` through the provider info's
-``cli`` key (Airflow 3.2 and later), built from the same modules by ``airflow_cli_commands``.
+``doctor``, ``send-test``, ``login`` and ``consent`` are also offered as ``airflow m365mail ...`` through the
+provider info's ``cli`` key (Airflow 3.2 and later), built from the same modules by ``airflow_cli_commands``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "airflow_provider_m365mail.cli.login",
         "sign a delegated connection's mailbox in (device code) and keep its tokens in the connection's token cache",
     ),
+    "consent": (
+        "airflow_provider_m365mail.cli.consent",
+        "grant an app-only connection's permissions for the tenant (admin consent) and check the roles it gets",
+    ),
 }
 # The subcommands that also exist as ``airflow m365mail ...``: the ones that work on an Airflow connection.
-AIRFLOW_SUBCOMMANDS = ("doctor", "send-test", "login")
+AIRFLOW_SUBCOMMANDS = ("doctor", "send-test", "login", "consent")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +95,7 @@ def airflow_cli_commands() -> list[Any]:
             ActionCommand(name=name, help=help_text, description=help_text, func=_AirflowAction(module_name), args=args)
         )
     return [GroupCommand(name="m365mail", subcommands=commands,
-                         help="Microsoft 365 mail: check connections, send test mail, sign mailboxes in")]
+                         help="Microsoft 365 mail: check connections, send test mail, sign in, consent")]
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ class App:
     graph_scope: tuple[str, ...] | None = None
     # "Allow public client flows": device code and refresh without a client secret (a CLI on a user's host).
     public_client: bool = False
+    # Whether an admin consented to ``roles``; until then app-only tokens carry no roles (see /adminconsent).
+    admin_consented: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class TenantConfig:
     basic_auth_enabled: bool = True  # False: 535 5.7.139 ... basic authentication is disabled
     relay_allowed_ips: tuple[str, ...] = ("127.0.0.1",)  # connector by IP for the relay listener
     impersonators: tuple[str, ...] = ()  # accounts with the ApplicationImpersonation role (EWS)
+    admins: tuple[str, ...] = ()  # accounts that may grant admin consent (e.g. Cloud Application Administrator)
     token_lifetime_s: int = bounded(3600, 1, DAY_S)
     # Delegated sign-in: a device code lives 15 minutes and is polled every 5 s; a refresh token lives 90 days,
     # a new one comes with every redemption, and the one redeemed keeps working for ``refresh_token_grace_s``.
@@ -154,6 +157,7 @@ def default_tenant() -> TenantConfig:
                 public_client=True,
             ),
         ),
+        admins=("alice@contoso.com",),
         grants=(
             Grant("airflow@contoso.com", "reports@contoso.com", "send_as"),
             Grant("airflow@contoso.com", "data-team@contoso.com", "send_on_behalf"),

@@ -20,7 +20,7 @@ from urllib.parse import unquote_plus, urlparse
 import jwt
 from aiohttp import web
 
-from . import oauth_authorize, oauth_device
+from . import oauth_authorize, oauth_consent, oauth_device
 from . import oauth_errors as errors
 from .config import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, App, TenantConfig
 from .http_wire import STATE
@@ -48,6 +48,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/{tenant}/oauth2/v2.0/token", token)
     oauth_device.add_routes(app)
     oauth_authorize.add_routes(app)
+    oauth_consent.add_routes(app)
 
 
 def _base(request: web.Request) -> str:
@@ -229,7 +230,7 @@ def _client_credentials(request: web.Request, app: App, form: dict[str, str]) ->
     audience, _, names = _split_scopes(request, state.tenant, scope)
     if names != [".default"]:
         raise errors.default_scope_required(request, scope)
-    roles = [r for r in app.roles if _belongs_to(r, audience)]
+    roles = [r for r in app.roles if _belongs_to(r, audience)] if app.admin_consented else []
     access = state.tokens.issue_app_token(app.client_id, audience, roles)
     return {**_lifetimes(state.tenant), "access_token": access}
 

@@ -9,7 +9,6 @@ code to the client's ``code_verifier``, checked when the code is redeemed at the
 
 from __future__ import annotations
 
-import hmac
 import html
 from urllib.parse import urlencode, urlsplit
 
@@ -19,7 +18,7 @@ from . import oauth_errors as errors
 from .auth_codes import CODE_LIFETIME_S, AuthorizationCode
 from .config import App
 from .http_wire import STATE
-from .oauth_device import render_page
+from .oauth_device import render_page, signed_in_mailbox
 
 _PARAMETERS = ("client_id", "response_type", "redirect_uri", "scope", "state", "code_challenge",
                "code_challenge_method", "nonce", "response_mode", "prompt", "login_hint")
@@ -41,13 +40,21 @@ def _request_problem(request: web.Request, params: dict[str, str]) -> str | None
         return f"AADSTS700016: Application with identifier '{params.get('client_id', '')}' was not found."
     if params.get("response_type") != "code":
         return "AADSTS700054: response_type 'code' is the only one the sandbox emulates."
-    redirect = urlsplit(params.get("redirect_uri", ""))
-    if redirect.scheme != "http" or redirect.hostname not in _LOOPBACK:
-        return ("AADSTS50011: The redirect URI specified in the request does not match the redirect URIs configured "
-                "for the application (public clients: http://localhost on any port).")
+    problem = loopback_redirect_problem(params.get("redirect_uri", ""))
+    if problem is not None:
+        return problem
     if params.get("code_challenge") and params.get("code_challenge_method", "plain") != "S256":
         return "AADSTS501491: Invalid code_challenge_method: the sandbox accepts S256 only."
     return None
+
+
+def loopback_redirect_problem(uri: str) -> str | None:
+    """Return Entra's AADSTS50011 text unless ``uri`` is an http URL on the loopback address (any port)."""
+    redirect = urlsplit(uri)
+    if redirect.scheme == "http" and redirect.hostname in _LOOPBACK:
+        return None
+    return ("AADSTS50011: The redirect URI specified in the request does not match the redirect URIs configured "
+            "for the application (public clients: http://localhost on any port).")
 
 
 async def authorize(request: web.Request) -> web.Response:
@@ -67,9 +74,8 @@ async def sign_in(request: web.Request) -> web.Response:
     problem = _request_problem(request, params)
     if problem is not None:
         return render_page(request, "Sign in", error=problem, status=400)
-    mailbox = state.tenant.mailbox(posted.get("username", ""))
-    if mailbox is None or mailbox.password is None or not hmac.compare_digest(
-            posted.get("password", "").encode(), mailbox.password.encode()):
+    mailbox = signed_in_mailbox(state.tenant, posted.get("username", ""), posted.get("password", ""))
+    if mailbox is None:
         return _sign_in_form(request, params, username=posted.get("username", ""),
                              error="Your account or password is incorrect.")
     code = state.authorization_codes.issue(AuthorizationCode(

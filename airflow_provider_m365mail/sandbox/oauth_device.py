@@ -17,7 +17,7 @@ from string import Template
 from aiohttp import web
 
 from . import oauth_errors as errors
-from .config import App
+from .config import App, Mailbox, TenantConfig
 from .http_wire import STATE
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -84,9 +84,8 @@ async def verify(request: web.Request) -> web.Response:
     if code is None:
         return _page(request, "Enter code", error="That code was not recognised or has expired. Check the code "
                      "and try again.", status=400)
-    mailbox = state.tenant.mailbox(username)
-    if mailbox is None or mailbox.password is None or not hmac.compare_digest(
-            password.encode(), mailbox.password.encode()):
+    mailbox = signed_in_mailbox(state.tenant, username, password)
+    if mailbox is None:
         return _page(request, "Sign in", user_code=user_code, username=username, status=400,
                      error="Your account or password is incorrect.")
     state.device_codes.approve(code, mailbox.address)
@@ -94,6 +93,14 @@ async def verify(request: web.Request) -> web.Response:
     return _page(request, "You're signed in", form=False,
                  notice=f"<p>{html.escape(mailbox.address)} signed in to the application {app_id} on your device. "
                         "You may now close this window.</p>")
+
+
+def signed_in_mailbox(tenant: TenantConfig, username: str, password: str) -> Mailbox | None:
+    """Return the mailbox whose credentials these are, or None (unknown, no password, or the wrong one)."""
+    mailbox = tenant.mailbox(username)
+    if mailbox is None or mailbox.password is None:
+        return None
+    return mailbox if hmac.compare_digest(password.encode(), mailbox.password.encode()) else None
 
 
 def redeem(request: web.Request, app: App, form: dict[str, str]) -> tuple[str, str]:

@@ -207,7 +207,7 @@ def test_airflow_discovers_the_m365mail_command_group() -> None:
     (group,) = airflow_cli_commands()
     assert group.name == "m365mail"
     commands = {command.name: command for command in group.subcommands}
-    assert set(commands) == {"doctor", "send-test", "login"}
+    assert set(commands) == {"doctor", "send-test", "login", "consent"}
     assert {"--conn-id", "--device-code", "--browser", "--json"} <= {
         flag for arg in commands["login"].args for flag in arg.flags
     }

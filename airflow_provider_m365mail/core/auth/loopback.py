@@ -1,8 +1,9 @@
 """Receive the identity provider's redirect on a loopback port, as a native app does after a browser sign-in.
 
 Entra ID lets public clients register ``http://localhost`` and redirect to any port on the loopback address, so the
-sign-in listens on an ephemeral port of 127.0.0.1 for the one request that carries ``code`` (or ``error``) and
-answers it with a page saying the window can be closed. Nothing is logged: the query holds the authorization code.
+sign-in listens on an ephemeral port of 127.0.0.1 for the one request that carries ``code``, ``admin_consent`` or
+``error``, and answers it with a page saying the window can be closed. Nothing is logged: the query holds the
+authorization code.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ _DONE_PAGE = (b"<!doctype html><html><head><meta charset='utf-8'><title>Signed i
               b"<p>The sign-in is complete. You may close this window.</p></body></html>")
 
 
+# An authorization response carries code (or error); an admin consent response admin_consent (or error).
+_ANSWER_KEYS = {"code", "error", "admin_consent"}
+
+
 class _RedirectHandler(BaseHTTPRequestHandler):
     server: LoopbackRedirect
 
     def do_GET(self) -> None:
         answer = dict(parse_qsl(urlsplit(self.path).query))
-        if "code" in answer or "error" in answer:
+        if _ANSWER_KEYS & answer.keys():
             self.server.answer = answer
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
