@@ -10,13 +10,10 @@ consent and only checks. ``--json`` prints one JSON object per line. Exit code 0
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import secrets
-import webbrowser
-from typing import Any
 
 from airflow_provider_m365mail.cli.doctor import add_connection_arguments, settings_loader
+from airflow_provider_m365mail.cli.events import Events
 
 CONSENT_TIMEOUT_S = 600.0
 
@@ -34,11 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from airflow_provider_m365mail.core.auth.consent import admin_consent_url, check_consent, needed_roles
     from airflow_provider_m365mail.core.auth.loopback import LoopbackRedirect
     from airflow_provider_m365mail.core.auth.tokens import clear_applications
-    from airflow_provider_m365mail.core.errors import M365MailError
     from airflow_provider_m365mail.core.run_sync import run_sync
 
-    def say(event: str, text: str, **fields: Any) -> None:
-        print(json.dumps({"event": event, **fields}) if args.json else text, flush=True)
+    events = Events(args.json)
 
     try:
         settings = settings_loader(args)()
@@ -47,27 +42,21 @@ def run(args: argparse.Namespace) -> int:
             with LoopbackRedirect() as loopback:
                 state = secrets.token_urlsafe(16)
                 url = admin_consent_url(settings, loopback.redirect_uri, state)
-                say("admin_consent", f"An administrator opens this URL in a browser on this host and accepts:\n{url}",
-                    consent_uri=url)
-                if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-                    webbrowser.open(url)
+                events.offer_url("admin_consent",
+                                 f"An administrator opens this URL in a browser on this host and accepts:\n{url}",
+                                 consent_uri=url)
                 answer = loopback.wait(CONSENT_TIMEOUT_S) or {"error": "timeout"}
             if answer.get("state") != state or answer.get("admin_consent") != "True":
                 reason = answer.get("error_description") or answer.get("error") or "the answer did not match"
-                say("failed", f"FAILED: consent not granted: {reason}", error=reason)
+                events.say("failed", f"FAILED: consent not granted: {reason}", error=reason)
                 return 1
         clear_applications()  # a token fetched before the consent would still lack the roles
         check = run_sync(check_consent(settings))
-    except M365MailError as exc:
-        say("failed", f"FAILED: {exc}", error=str(exc), code=getattr(exc, "code", None))
-        return 1
-    except Exception as exc:  # Airflow could not find or read the connection: say why, without a traceback
-        say("failed", f"FAILED: cannot read the connection: {type(exc).__name__}: {exc}",
-            error=f"{type(exc).__name__}: {exc}")
-        return 1
+    except Exception as exc:
+        return events.failed(exc)
     missing = [{"role": r.role, "api": r.api, "why": r.why, "fix": r.fix} for r in check.missing]
     lines = [f"The app's tokens carry: {', '.join(check.granted) or 'no roles'}."]
     lines += [f"MISSING {r['role']} ({r['api']}), needed for {r['why']}. Fix: {r['fix']}" for r in missing]
-    say("verified", "\n".join(lines + ([] if missing else ["Every role the connection needs is granted."])),
-        granted=list(check.granted), missing=missing)
+    events.say("verified", "\n".join(lines + ([] if missing else ["Every role the connection needs is granted."])),
+               granted=list(check.granted), missing=missing)
     return 1 if missing else 0

@@ -12,12 +12,10 @@ Exit code 0 once signed in, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import webbrowser
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_provider_m365mail.cli.doctor import add_connection_arguments, settings_loader
+from airflow_provider_m365mail.cli.events import Events
 
 if TYPE_CHECKING:
     from airflow_provider_m365mail.core.auth.sign_in import DeviceCodePrompt
@@ -42,24 +40,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Sign the connection's mailbox in; return 0 once its tokens are in the token cache."""
     from airflow_provider_m365mail.core.auth.sign_in import sign_in_with_browser, sign_in_with_device_code
-    from airflow_provider_m365mail.core.errors import M365MailError
 
-    def say(event: str, text: str, **fields: Any) -> None:
-        print(json.dumps({"event": event, **fields}) if args.json else text, flush=True)
+    events = Events(args.json)
 
     def prompt(code: DeviceCodePrompt) -> None:
-        say("device_code", code.message or f"Open {code.verification_uri} and enter the code {code.user_code}.",
-            verification_uri=code.verification_uri, user_code=code.user_code, expires_in=code.expires_in)
+        events.say("device_code",
+                   code.message or f"Open {code.verification_uri} and enter the code {code.user_code}.",
+                   verification_uri=code.verification_uri, user_code=code.user_code, expires_in=code.expires_in)
         if not args.json:
             print("Waiting for the sign-in...", flush=True)
 
     def authorize(url: str) -> None:
-        say("authorize", f"Open this URL in a browser on this host and sign in:\n{url}", authorization_uri=url)
-        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):  # a console browser would block here
-            webbrowser.open(url)
+        events.offer_url("authorize", f"Open this URL in a browser on this host and sign in:\n{url}",
+                         authorization_uri=url)
 
     if args.browser and args.device_code:
-        say("failed", "FAILED: choose --device-code or --browser, not both", error="--device-code and --browser")
+        events.say("failed", "FAILED: choose --device-code or --browser, not both",
+                   error="--device-code and --browser")
         return 2
     try:
         settings = settings_loader(args)()
@@ -67,15 +64,11 @@ def run(args: argparse.Namespace) -> int:
             signed_in = sign_in_with_browser(settings, authorize)
         else:
             signed_in = sign_in_with_device_code(settings, prompt)
-    except M365MailError as exc:
-        say("failed", f"FAILED: {exc}", error=str(exc), code=getattr(exc, "code", None))
-        return 1
-    except Exception as exc:  # Airflow could not find or read the connection: say why, without a traceback
-        say("failed", f"FAILED: cannot read the connection: {type(exc).__name__}: {exc}",
-            error=f"{type(exc).__name__}: {exc}")
-        return 1
-    say("signed_in",
-        f"Signed in as {signed_in.username}; the tokens are in {signed_in.token_cache_path} (every worker using "
-        "this connection on this host reads them from there).",
-        username=signed_in.username, scopes=list(signed_in.scopes), token_cache_path=signed_in.token_cache_path)
+    except Exception as exc:
+        return events.failed(exc)
+    events.say("signed_in",
+               f"Signed in as {signed_in.username}; the tokens are in {signed_in.token_cache_path} (every worker "
+               "using this connection on this host reads them from there).",
+               username=signed_in.username, scopes=list(signed_in.scopes),
+               token_cache_path=signed_in.token_cache_path)
     return 0

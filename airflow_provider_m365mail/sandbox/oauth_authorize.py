@@ -31,18 +31,23 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/{tenant}/oauth2/v2.0/authorize", sign_in)
 
 
-def _request_problem(request: web.Request, params: dict[str, str]) -> str | None:
-    """Return why the authorization request cannot be shown a sign-in page (Entra shows an error page), or None."""
+def client_redirect_problem(request: web.Request, params: dict[str, str]) -> str | None:
+    """Return why a browser request names an unknown tenant or app, or a redirect off the loopback address."""
     state = request.app[STATE]
     if state.tenant.path_segment(request.match_info["tenant"]) is None:
         return f"AADSTS90002: Tenant '{request.match_info['tenant']}' not found."
     if state.tenant.app(params.get("client_id", "")) is None:
         return f"AADSTS700016: Application with identifier '{params.get('client_id', '')}' was not found."
-    if params.get("response_type") != "code":
-        return "AADSTS700054: response_type 'code' is the only one the sandbox emulates."
-    problem = loopback_redirect_problem(params.get("redirect_uri", ""))
+    return loopback_redirect_problem(params.get("redirect_uri", ""))
+
+
+def _request_problem(request: web.Request, params: dict[str, str]) -> str | None:
+    """Return why the authorization request cannot be shown a sign-in page (Entra shows an error page), or None."""
+    problem = client_redirect_problem(request, params)
     if problem is not None:
         return problem
+    if params.get("response_type") != "code":
+        return "AADSTS700054: response_type 'code' is the only one the sandbox emulates."
     if params.get("code_challenge") and params.get("code_challenge_method", "plain") != "S256":
         return "AADSTS501491: Invalid code_challenge_method: the sandbox accepts S256 only."
     return None

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from .http_wire import STATE
-from .oauth_authorize import loopback_redirect_problem
+from .oauth_authorize import client_redirect_problem
 from .oauth_device import render_page, signed_in_mailbox
 
 _PARAMETERS = ("client_id", "redirect_uri", "state", "scope")
@@ -28,19 +28,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/{tenant}/adminconsent", consent)
 
 
-def _problem(request: web.Request, params: dict[str, str]) -> str | None:
-    state = request.app[STATE]
-    if state.tenant.path_segment(request.match_info["tenant"]) is None:
-        return f"AADSTS90002: Tenant '{request.match_info['tenant']}' not found."
-    if state.tenant.app(params.get("client_id", "")) is None:
-        return f"AADSTS700016: Application with identifier '{params.get('client_id', '')}' was not found."
-    return loopback_redirect_problem(params.get("redirect_uri", ""))
-
-
 async def consent_page(request: web.Request) -> web.Response:
     """Show the permissions requested and the administrator's sign-in with Accept and Cancel."""
     params = {k: v for k, v in request.query.items() if k in _PARAMETERS}
-    problem = _problem(request, params)
+    problem = client_redirect_problem(request, params)
     if problem is not None:
         return render_page(request, "Permissions requested", error=problem, status=400)
     return _form(request, params)
@@ -51,7 +42,7 @@ async def consent(request: web.Request) -> web.Response:
     state = request.app[STATE]
     posted = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
     params = {k: v for k, v in posted.items() if k in _PARAMETERS}
-    problem = _problem(request, params)
+    problem = client_redirect_problem(request, params)
     if problem is not None:
         return render_page(request, "Permissions requested", error=problem, status=400)
     back = {"state": params["state"]} if "state" in params else {}

@@ -11,26 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from headless_chromium import launched_chromium
 
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 SIGNED_IN, PASSWORD = "alice@contoso.com", "Alice-Passw0rd!"
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (listed in .ci/apt-packages)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 def test_browser_sign_in_with_pkce_and_a_loopback_redirect_fills_the_token_cache(
