@@ -32,6 +32,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "airflow_provider_m365mail.cli.consent",
         "grant an app-only connection's permissions for the tenant (admin consent) and check the roles it gets",
     ),
+    "setup": (
+        "airflow_provider_m365mail.cli.setup_cmd",
+        "build a connection from a file of answers, validate and check it, and write it (JSON, URI or command)",
+    ),
 }
 # The subcommands that also exist as ``airflow m365mail ...``: the ones that work on an Airflow connection.
 AIRFLOW_SUBCOMMANDS = ("doctor", "send-test", "login", "consent")
