@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from running_process import running
 
 from airflow_provider_m365mail.cli.local_airflow import LocalAirflow, sandbox_connections
 from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -55,16 +56,15 @@ def sign_in(dag_runner: DagRunner) -> dict[str, Any]:
     sandbox.reset()
     sandbox.call(lambda: strict_rotation(sandbox.state))
     env = LocalAirflow(dag_runner.home, sandbox_connections(sandbox.settings, "smtp_delegated")).env()
-    process = subprocess.Popen(m365mail("login", "--conn-id", CONN_ID, "--device-code", "--json"), env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    first = json.loads(next(line for line in process.stdout if line.startswith("{")))
-    with web(sandbox) as client:
-        page = client.post(first["verification_uri"],
-                           data={"user_code": first["user_code"], "username": SIGNED_IN, "password": ALICE_PASSWORD})
-    assert page.status_code == 200, page.text
-    rest, errors = process.communicate(timeout=60)
-    assert process.returncode == 0, rest + errors
+    with running(m365mail("login", "--conn-id", CONN_ID, "--device-code", "--json"), env=env) as process:
+        assert process.stdout is not None
+        first = json.loads(next(line for line in process.stdout if line.startswith("{")))
+        with web(sandbox) as client:
+            page = client.post(first["verification_uri"], data={
+                "user_code": first["user_code"], "username": SIGNED_IN, "password": ALICE_PASSWORD})
+        assert page.status_code == 200, page.text
+        rest, errors = process.communicate(timeout=60)
+        assert process.returncode == 0, rest + errors
     lines = [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
     cache = Path(sandbox.settings["airflow_connections"]["smtp_delegated"]["extra"]["token_cache_path"])
     return {"first": first, "last": lines[-1], "output": rest + errors,

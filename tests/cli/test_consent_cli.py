@@ -4,12 +4,12 @@ port, then the roles of a fresh app-only token compared with what the connection
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import replace
 
 import httpx
 import pytest
+from running_process import running
 
 from airflow_provider_m365mail.cli.main import main
 from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -22,25 +22,25 @@ def test_consent_then_the_check_names_the_role_the_graph_connection_still_lacks(
     apps = tuple(replace(a, admin_consented=False, roles=("Mail.Send",)) for a in state.tenant.apps)
     m365_sandbox.call(lambda: state.update_tenant(apps=apps))
     connection = json.dumps(m365_sandbox.settings["airflow_connections"]["graph"])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_m365mail.cli.main", "consent", "--json", "--conn-json", connection],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    first = json.loads(process.stdout.readline())
-    assert first["event"] == "admin_consent"
-    assert first["consent_uri"].startswith(f"{m365_sandbox.settings['http_base']}/")
+    command = [sys.executable, "-m", "airflow_provider_m365mail.cli.main", "consent", "--json",
+               "--conn-json", connection]
+    with running(command) as process:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        assert first["event"] == "admin_consent"
+        assert first["consent_uri"].startswith(f"{m365_sandbox.settings['http_base']}/")
 
-    with httpx.Client(verify=m365_sandbox.client_context(), trust_env=False) as browser:
-        page = browser.get(first["consent_uri"])
-        assert page.status_code == 200 and "Mail.Send" in page.text
-        form = {"client_id": m365_sandbox.settings["client_id"], "username": ADMIN, "password": ADMIN_PASSWORD,
-                "decision": "accept", **dict(httpx.URL(first["consent_uri"]).params)}
-        back = browser.post(first["consent_uri"].split("?")[0], data=form)
-        assert back.status_code == 302
-        assert browser.get(back.headers["Location"]).status_code == 200  # the command's loopback listener
+        with httpx.Client(verify=m365_sandbox.client_context(), trust_env=False) as browser:
+            page = browser.get(first["consent_uri"])
+            assert page.status_code == 200 and "Mail.Send" in page.text
+            form = {"client_id": m365_sandbox.settings["client_id"], "username": ADMIN, "password": ADMIN_PASSWORD,
+                    "decision": "accept", **dict(httpx.URL(first["consent_uri"]).params)}
+            back = browser.post(first["consent_uri"].split("?")[0], data=form)
+            assert back.status_code == 302
+            assert browser.get(back.headers["Location"]).status_code == 200  # the command's loopback listener
 
-    rest, errors = process.communicate(timeout=60)
-    assert process.returncode == 1, rest + errors
+        rest, errors = process.communicate(timeout=60)
+        assert process.returncode == 1, rest + errors
     verified = json.loads(rest.splitlines()[-1])
     assert (verified["event"], verified["granted"]) == ("verified", ["Mail.Send"])
     [missing] = verified["missing"]
