@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "login": (
         "airflow_provider_m365mail.cli.login",
-        "sign a delegated connection's mailbox in (device code) and keep its tokens in the connection's token cache",
+        "sign a delegated connection's mailbox in (device code or browser) and keep its tokens in its token cache",
     ),
     "consent": (
         "airflow_provider_m365mail.cli.consent",
@@ -34,7 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "setup": (
         "airflow_provider_m365mail.cli.setup_cmd",
-        "build a connection from a file of answers, validate and check it, and write it (JSON, URI or command)",
+        "build a connection from a file of answers, validate and check it, and write it (JSON or a command)",
     ),
 }
 # The subcommands that also exist as ``airflow m365mail ...``: the ones that work on an Airflow connection.
