@@ -122,7 +122,8 @@ def _token_requests(settings: MailSettings) -> Iterator[None]:
 
 def _keep(settings: MailSettings, app: ClientApplication, result: Mapping[str, Any], scope: str,
           path: str) -> SignedIn:
-    """Check who signed in and put the tokens in the connection's cache file (replacing what it held)."""
+    """Check who signed in and put the tokens in the connection's cache file, replacing what it held (a new sign-in
+    supersedes the old one; each delegated connection has a file of its own)."""
     if "access_token" not in result:
         raise classify_aadsts(result.get("error"), result.get("error_description"), result.get("error_codes"))
     username = str(result.get("id_token_claims", {}).get("preferred_username") or "")
@@ -131,10 +132,8 @@ def _keep(settings: MailSettings, app: ClientApplication, result: Mapping[str, A
             f"{username or 'another account'} signed in, but the connection sends as {settings.username}",
             hint=f"sign in as {settings.username}, or set the connection's login to the mailbox that signs in",
         )
-    with token_cache.locked(path):
-        stored = token_cache.load_cache(path)
-        stored.deserialize(app.token_cache.serialize())
-        token_cache.save_cache(path, stored)
+    with token_cache.locked(path):  # no worker reads it half-written or refreshes in between
+        token_cache.save_cache(path, app.token_cache)
     return SignedIn(username, (scope,), path)
 
 

@@ -188,8 +188,7 @@ class TokenSource:
         if s.refresh_token:
             return dict(app.acquire_token_by_refresh_token(s.refresh_token.reveal(), scopes))
         if s.username and s.password:
-            return dict(app.acquire_token_by_username_password(
-                s.username, s.password.reveal(), scopes))
+            return dict(app.acquire_token_by_username_password(s.username, s.password.reveal(), scopes))
         raise ConfigurationError(
             "extra.refresh_token",
             "delegated OAuth2 needs a refresh_token extra, or login and password",
@@ -295,7 +294,7 @@ def _note_retry_after(authority: str, response: requests.Response, *args: Any, *
 
 
 def build_public_application(settings: MailSettings) -> ClientApplication:
-    """Return a new MSAL public client for interactive sign-in (device code), with the connection's TLS and proxy."""
+    """Return a new MSAL public client for interactive sign-in, with the connection's TLS and proxy settings."""
     return _build_application(settings, None)
 
 
