@@ -109,8 +109,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "Authentication",
         "basic: the mailbox password (SMTP AUTH basic authentication, which Exchange Online switches off by "
         "default at the end of 2026); oauth2_app: client credentials of an Entra app registration (application "
-        "permission SMTP.SendAsApp or Mail.Send); oauth2_delegated: a user's refresh token (delegated SMTP.Send or "
-        "Mail.Send); ntlm: Windows integrated sign-in to Exchange Server (EWS only); access_key: the Communication "
+        "permission SMTP.SendAsApp or Mail.Send); oauth2_delegated: the login mailbox's own sign-in (delegated "
+        "SMTP.Send or Mail.Send), kept in the token cache file by `m365mail login`, or a refresh token; "
+        "ntlm: Windows integrated sign-in to Exchange Server (EWS only); access_key: the Communication "
         "Services resource's access key (transport acs only); none: direct send or relay. Empty: oauth2_app when a "
         "client ID is set, else basic when a login and password are set (ntlm for EWS, access_key for acs with a key).",
         enum=("basic", "oauth2_app", "oauth2_delegated", "ntlm", "access_key", "none"),
@@ -159,6 +160,12 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "Delegated OAuth2 only: the signed-in user's refresh token (consented scopes SMTP.Send or Mail.Send, "
         "and offline_access).",
         format="password",
+    ),
+    ConnField(
+        "token_cache_path",
+        "Token cache file",
+        "Delegated OAuth2: the MSAL token cache file `m365mail login` signs the mailbox into, shared by every "
+        "worker on the host; rotated refresh tokens are kept there.",
     ),
     ConnField(
         "cloud",

@@ -55,6 +55,16 @@ def describe(
             **smtp, **oauth, smtp_mode="submission", security="starttls", auth_type="oauth2_app",
             client_id=app.client_id,
         )
+    signs_in = next((m for m in tenant.mailboxes if m.password and m is not basic), basic)
+    public = next((a for a in tenant.apps if a.public_client), None)
+    if signs_in is not None and public is not None:
+        # Delegated: `m365mail login` signs the mailbox in and keeps its tokens in this cache; no secret here.
+        connections["smtp_delegated"] = connection(
+            smtp_ports["submission"], signs_in.address, None,
+            ca_bundle=ca, from_email=signs_in.address, **oauth, smtp_mode="submission",
+            security="starttls", auth_type="oauth2_delegated", client_id=public.client_id,
+            token_cache_path=str(ca_file.parent / "token-caches" / "smtp_delegated.json"),  # in the state folder
+        )
     connections["direct_send"] = connection(smtp_ports["direct_send"], None, None, **anonymous,
                                             smtp_mode="direct_send")
     connections["relay"] = connection(smtp_ports["relay"], None, None, **anonymous, smtp_mode="relay")
@@ -83,6 +93,8 @@ def describe(
         "acs_endpoint": http_base,
         "http_base": http_base,
         "token_endpoint": f"{http_base}/{tenant.tenant_id}/oauth2/v2.0/token",
+        "device_code_endpoint": f"{http_base}/{tenant.tenant_id}/oauth2/v2.0/devicecode",
+        "verification_uri": f"{http_base}/devicelogin",
         "authority_host": authority_host,
         "graph_endpoint": graph_endpoint,
         "ews_url": f"{http_base}/EWS/Exchange.asmx",

@@ -21,7 +21,10 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, Literal
 
+from .auth_codes import AuthorizationCodes
 from .config import Grant, Right, TenantConfig
+from .device_codes import DeviceCodes
+from .refresh_tokens import RefreshTokens
 from .tokens import TokenIssuer
 
 FaultTarget = Literal["smtp", "graph", "token", "ews", "acs"]
@@ -101,6 +104,10 @@ class SandboxState:
     clock: Callable[[], float] = time.time
     tokens: TokenIssuer = field(init=False)
     configured_tenant: TenantConfig = field(init=False)
+    # Delegated sign-ins in progress and their refresh tokens: kept across ``reset()``, as users stay signed in.
+    device_codes: DeviceCodes = field(default_factory=DeviceCodes)
+    authorization_codes: AuthorizationCodes = field(default_factory=AuthorizationCodes)
+    refresh_tokens: RefreshTokens = field(default_factory=RefreshTokens)
     stats: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
     # SMTP replies a "timeout" fault holds back right now: a gauge, so a reset never makes it lie

@@ -208,8 +208,11 @@ def test_airflow_discovers_the_m365mail_command_group() -> None:
     (group,) = airflow_cli_commands()
     assert group.name == "m365mail"
     commands = {command.name: command for command in group.subcommands}
-    assert set(commands) == {"doctor", "send-test", "explain"}
+    assert set(commands) == {"doctor", "send-test", "explain", "login", "consent"}
     assert [arg.flags for arg in commands["explain"].args] == [("code",)]
+    assert {"--conn-id", "--device-code", "--browser", "--json"} <= {
+        flag for arg in commands["login"].args for flag in arg.flags
+    }
     assert {"--conn-id", "--conn-json", "--send-as", "--json"} <= {
         flag for arg in commands["doctor"].args for flag in arg.flags
     }

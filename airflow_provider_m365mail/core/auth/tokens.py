@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_m365mail.core.auth import token_cache
 from airflow_provider_m365mail.core.auth.proxies import proxy_for, socks_support_missing
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.token_errors import (
@@ -46,7 +47,7 @@ from airflow_provider_m365mail.core.settings.private_servers import skip_user_re
 
 if TYPE_CHECKING:
     import requests
-    from msal import ConfidentialClientApplication
+    from msal import ClientApplication
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ MICROSOFT_AUTHORITY_HOSTS = frozenset(
     | {"login.microsoft.com", "login.windows.net", "login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}
 )
 
-_AppKey = tuple[str, str, str, str, str]
-_apps: dict[_AppKey, ConfidentialClientApplication] = {}
+_AppKey = tuple[str, str, str, str, str, str]
+_apps: dict[_AppKey, ClientApplication] = {}
 _apps_lock = threading.Lock()
 # One acquisition at a time per (application, scope): concurrent cold starts then make one token request and
 # the others are served from MSAL's cache.
@@ -66,7 +67,7 @@ _acquire_locks: dict[tuple[int, str], threading.Lock] = {}
 _quiet_until: dict[str, float] = {}
 
 
-def _acquire_lock(app: ConfidentialClientApplication, scope: str) -> threading.Lock:
+def _acquire_lock(app: ClientApplication, scope: str) -> threading.Lock:
     with _apps_lock:
         return _acquire_locks.setdefault((id(app), scope), threading.Lock())
 
@@ -99,8 +100,10 @@ class TokenSource:
     """Hand out access tokens for the connection's app registration, refreshing them ahead of expiry.
 
     App-only (``oauth2_app``) uses the client-credentials grant. Delegated (``oauth2_delegated``) first asks
-    MSAL's cache for the signed-in account, then redeems the configured refresh token, else falls back to the
-    resource-owner password grant (which fails under MFA; Microsoft discourages it).
+    MSAL's cache for the signed-in account (with ``token_cache_path``, the file ``m365mail login`` signed it into,
+    re-read and written back under its lock so a rotated refresh token reaches every process), then redeems the
+    configured refresh token, else falls back to the resource-owner password grant (which fails under MFA;
+    Microsoft discourages it). Delegated without a client secret or certificate is a public client.
     """
 
     def __init__(self, settings: MailSettings) -> None:
@@ -163,16 +166,34 @@ class TokenSource:
                 raise refusal from None  # the client library's own text may repeat the proxy URL
             raise translate_token_error(exc, self._settings.authority) from exc
 
-    def _acquire_with(self, app: ConfidentialClientApplication, scopes: list[str]) -> Mapping[str, Any]:
+    def _acquire_with(self, app: ClientApplication, scopes: list[str]) -> Mapping[str, Any]:
         s = self._settings
         if s.auth_type is AuthType.OAUTH2_APP:
             result: Mapping[str, Any] = app.acquire_token_for_client(scopes=scopes)
             return result
+        if s.token_cache_path:
+            with token_cache.locked(s.token_cache_path):
+                token_cache.load_cache(s.token_cache_path, app.token_cache)
+                try:
+                    return self._delegated(app, scopes)
+                finally:
+                    if app.token_cache.has_state_changed:
+                        token_cache.save_cache(s.token_cache_path, app.token_cache)
+        return self._delegated(app, scopes)
+
+    def _delegated(self, app: ClientApplication, scopes: list[str]) -> Mapping[str, Any]:
+        s = self._settings
         accounts = app.get_accounts(username=s.username) if s.username else []
         if accounts:
-            cached = app.acquire_token_silent(scopes, account=accounts[0])
-            if cached and "access_token" in cached:
+            cached = app.acquire_token_silent_with_error(scopes, account=accounts[0])
+            if cached and ("access_token" in cached or not (s.refresh_token or s.password)):
                 return dict(cached)
+        if s.token_cache_path and not (s.refresh_token or s.password):
+            raise ConfigurationError(
+                "extra.token_cache_path",
+                f"{s.username} has not signed in: the token cache {s.token_cache_path} holds no sign-in for it",
+                hint="sign the mailbox in with `m365mail login --conn-id <connection id>`",
+            )
         if s.refresh_token:
             return dict(app.acquire_token_by_refresh_token(s.refresh_token.reveal(), scopes))
         if s.username and s.password:
@@ -183,7 +204,7 @@ class TokenSource:
         )
 
 
-def application_for(settings: MailSettings) -> ConfidentialClientApplication:
+def application_for(settings: MailSettings) -> ClientApplication:
     """Return the process-wide MSAL application for these settings, building it on first use.
 
     Building fetches the tenant's OpenID configuration, so the identity provider must be reachable.
@@ -196,6 +217,7 @@ def application_for(settings: MailSettings) -> ConfidentialClientApplication:
         fingerprint,
         settings.ca_bundle or "",
         proxy or "",
+        settings.token_cache_path or "",
     )
     with _apps_lock:
         app = _apps.get(key)
@@ -243,7 +265,7 @@ def load_client_certificate(pem: bytes, *, thumbprint: str | None, field_name: s
     return ClientCertificate(private_key_pem=key_pem, thumbprint=thumbprint.replace(":", "").upper())
 
 
-def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
+def _credential(settings: MailSettings) -> tuple[str | dict[str, str] | None, str]:
     """Return MSAL's client credential and a fingerprint that identifies it without revealing it."""
     if settings.certificate_path or settings.certificate_private_key:
         if settings.certificate_private_key:
@@ -263,6 +285,8 @@ def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
     if settings.client_secret:
         secret = settings.client_secret.reveal()
         return secret, "secret:" + hashlib.sha256(secret.encode()).hexdigest()
+    if settings.auth_type is AuthType.OAUTH2_DELEGATED:
+        return None, "public"  # a public client ("Allow public client flows" in the app registration)
     raise ConfigurationError(
         "extra.client_secret",
         "OAuth2 needs a client secret or a certificate (certificate_path / certificate_private_key)",
@@ -284,9 +308,14 @@ def _note_retry_after(authority: str, response: requests.Response, *args: Any, *
             _quiet_until[authority] = time.monotonic() + min(float(value), 3600.0)
 
 
+def build_public_application(settings: MailSettings) -> ClientApplication:
+    """Return a new MSAL public client for interactive sign-in, with the connection's TLS and proxy settings."""
+    return _build_application(settings, None, proxy_for(settings, _authority_name(settings)))
+
+
 def _build_application(
-    settings: MailSettings, credential: str | dict[str, str], proxy: str | None
-) -> ConfidentialClientApplication:
+    settings: MailSettings, credential: str | dict[str, str] | None, proxy: str | None
+) -> ClientApplication:
     import msal
     import requests
 
@@ -303,14 +332,17 @@ def _build_application(
     session.hooks["response"].append(functools.partial(_note_retry_after, settings.authority))
 
     microsoft = settings.authority_host.lower() in MICROSOFT_AUTHORITY_HOSTS
+    options: dict[str, Any] = {
+        "authority": settings.authority,
+        "http_client": session,
+        "validate_authority": microsoft,
+        "instance_discovery": None if microsoft else False,
+        "token_cache": msal.SerializableTokenCache(),  # a token_cache_path file is read into it and written from it
+    }
     try:
-        app = msal.ConfidentialClientApplication(
-            settings.client_id,
-            client_credential=credential,
-            authority=settings.authority,
-            http_client=session,
-            validate_authority=microsoft,
-            instance_discovery=None if microsoft else False,
+        app: ClientApplication = (
+            msal.PublicClientApplication(settings.client_id, **options) if credential is None
+            else msal.ConfidentialClientApplication(settings.client_id, client_credential=credential, **options)
         )
     except ValueError as exc:
         raise AuthenticationError(

@@ -288,7 +288,11 @@ _ENTRA_REPLIES = (
     entra_reply(700024, "Client assertion is not within its valid time range.",
            "The certificate assertion's time window is off", "Fix the worker's clock (NTP)"),
     entra_reply(700082, "The refresh token has expired due to inactivity.", "The delegated refresh token expired",
-           "Sign in again interactively and store the new extra.refresh_token"),
+           "Sign the mailbox in again with `m365mail login --conn-id <id>` (or store a new extra.refresh_token)"),
+    entra_reply(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
+           "The delegated refresh token was replaced by a newer one or revoked",
+           "Keep the rotated tokens in one file every worker shares (extra.token_cache_path), then sign in again "
+           "with `m365mail login --conn-id <id>`"),
     entra_reply(500011, "The resource principal named https://outlook.office365.com was not found in the tenant.",
            "The scope's resource does not exist in this tenant or cloud",
            "Check extra.cloud: tokens and scopes differ between clouds; the tenant needs Exchange Online"),

@@ -21,9 +21,9 @@ from airflow_provider_m365mail.core.settings.secret import Secret
 
 EXTRA_KEYS: tuple[str, ...] = (
     "transport", "smtp_mode", "security", "auth_type", "tenant_id", "client_id", "client_secret",
-    "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
-    "graph_endpoint", "ews_url", "ews_impersonation", "accepted_domains", "acs_resource", "acs_endpoint",
-    "acs_access_key", "ca_bundle", "client_certificate_path", "client_key_path",
+    "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "token_cache_path",
+    "cloud", "authority_host", "graph_endpoint", "ews_url", "ews_impersonation", "accepted_domains", "acs_resource",
+    "acs_endpoint", "acs_access_key", "ca_bundle", "client_certificate_path", "client_key_path",
     "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
     "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "save_to_sent_items",
     "allow_insecure_auth",
@@ -56,6 +56,7 @@ class MailSettings:
     certificate_private_key: Secret | None = None
     certificate_thumbprint: str | None = None
     refresh_token: Secret | None = None
+    token_cache_path: str | None = None
     cloud: Cloud = Cloud.GLOBAL
     authority_host: str = CLOUDS[Cloud.GLOBAL].authority_host
     graph_endpoint: str = CLOUDS[Cloud.GLOBAL].graph_endpoint

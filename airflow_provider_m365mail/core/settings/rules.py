@@ -66,6 +66,7 @@ def resolve_connection(
         "authority_host": authority_host,
         "tenant_id": check_tenant_id(extra.text("tenant_id")),
         "refresh_token": extra.text("refresh_token"),
+        "token_cache_path": extra.text("token_cache_path"),
         "certificate_private_key": extra.text("certificate_private_key"),
         "certificate_thumbprint": check_thumbprint(extra.text("certificate_thumbprint")),
         "save_to_sent_items": extra.boolean("save_to_sent_items", True),
@@ -311,11 +312,15 @@ def _check_oauth(
                 "oauth2_app needs a client secret or a certificate",
                 hint="put the secret in the password field or extra.client_secret, or set extra.certificate_path",
             )
-    elif not values["refresh_token"] and not (username and password):
+    elif values["token_cache_path"] and not username:
+        raise ConfigurationError(
+            "login", "a delegated token cache needs the mailbox that signs in", hint="set login, e.g. alice@contoso.com"
+        )
+    elif not (values["refresh_token"] or values["token_cache_path"]) and not (username and password):
         raise ConfigurationError(
             "extra.refresh_token",
-            "oauth2_delegated needs a refresh token, or login and password",
-            hint="store a refresh token from an interactive sign-in in extra.refresh_token",
+            "oauth2_delegated needs a token cache, a refresh token, or login and password",
+            hint="set extra.token_cache_path and sign the mailbox in with `m365mail login --conn-id <id>`",
         )
 
 

@@ -259,7 +259,9 @@ async def test_expired_tokens_are_refreshed_and_sends_still_succeed(m365_sandbox
 async def test_delegated_xoauth2_with_a_refresh_token_sends_as_the_user(m365_sandbox: Sandbox) -> None:
     client_id = m365_sandbox.settings["client_id"]
     refresh = m365_sandbox.call(
-        lambda: m365_sandbox.state.tokens.issue_refresh_token(client_id, "alice@contoso.com", ["SMTP.Send"])
+        lambda: m365_sandbox.state.refresh_tokens.issue(
+            client_id, "alice@contoso.com", ["SMTP.Send"], now=m365_sandbox.state.clock()
+        )
     )
     settings = settings_for(
         m365_sandbox, "smtp_oauth2", login="alice@contoso.com", password=None, auth_type="oauth2_delegated",

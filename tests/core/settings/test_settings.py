@@ -343,6 +343,7 @@ def test_direct_send_with_auth_is_refused() -> None:
         ({"login": "a@contoso.com", "password": "s", "tenant_id": "not a tenant!", "client_id": CLIENT},
          "extra.tenant_id"),
         ({"login": "a@contoso.com", "auth_type": "oauth2_delegated", **APP}, "extra.refresh_token"),
+        ({"auth_type": "oauth2_delegated", "token_cache_path": "/var/cache/a.json", **APP}, "login"),
         ({"login": "a@contoso.com", "password": "s", "certificate_thumbprint": "xyz", **APP},
          "extra.certificate_thumbprint"),
     ],
@@ -434,7 +435,7 @@ def test_a_refused_proxy_url_is_shown_without_its_credentials(proxy: str, shown:
 
 
 def test_every_documented_extra_key_is_known() -> None:
-    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 36
+    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 37
     assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy", "ews_url",
                                "retry_budget_s"}
 
