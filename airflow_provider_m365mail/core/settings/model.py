@@ -24,8 +24,8 @@ EXTRA_KEYS: tuple[str, ...] = (
     "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
     "graph_endpoint", "ews_url", "ews_impersonation", "ca_bundle", "client_certificate_path", "client_key_path",
     "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
-    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "save_to_sent_items",
-    "allow_insecure_auth",
+    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "max_connections", "proxy",
+    "save_to_sent_items", "allow_insecure_auth",
 )
 
 # Extras renamed to a name Airflow masks (it hides an extra by its key), still read under their old name.
@@ -69,6 +69,7 @@ class MailSettings:
     max_messages_per_minute: int = 30
     timeout: float = 30.0
     retry_budget_s: float = 300.0
+    max_connections: int = 1
     proxy: Secret | None = None
     save_to_sent_items: bool = True
     allow_insecure_auth: bool = False
