@@ -26,7 +26,7 @@ from airflow_provider_m365mail.core.errors import (
     PermanentSendError,
 )
 from airflow_provider_m365mail.core.message.address_syntax import needs_smtputf8
-from airflow_provider_m365mail.core.message.outgoing import MIME_POLICY, build_mime
+from airflow_provider_m365mail.core.message.wire import WireRenderer
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
 from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_temporary, is_translatable, translate
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_m365mail.core.identity import SenderIdentity
     from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
-
-# A message with UTF-8 addresses (sent with SMTPUTF8) carries them in raw UTF-8 in its headers too.
-_UTF8_POLICY = MIME_POLICY.clone(utf8=True)
-
 
 def xoauth2_scope(settings: MailSettings) -> str:
     """Return the scope to request for SMTP XOAUTH2 in the connection's cloud.
@@ -75,17 +71,17 @@ class SmtpTransport(Session):
         self._client: aiosmtplib.SMTP | None = None
         self._banner: str | None = None
         self._ssl_context: ssl.SSLContext | None = None
+        self._wire = WireRenderer()  # a mail merge's messages share all but a few header lines
 
     async def send(self, message: OutgoingMessage, identity: SenderIdentity) -> SendResult:
         """Submit one message in one SMTP transaction; return who was accepted and refused."""
         if not self.in_session:
             async with self:
                 return await self.send(message, identity)
-        mime = build_mime(message, identity)
         recipients = [a.email for a in message.recipients()]
         utf8 = _utf8_addresses(identity.envelope_from, identity.from_address.email, *recipients,
                                *(a.email for a in identity.reply_to))
-        data = mime.as_bytes(policy=_UTF8_POLICY) if utf8 else mime.as_bytes()
+        message_id, data = self._wire.render(message, identity, utf8=bool(utf8))
         client = await self._connected()
         mail_options = self._smtputf8_options(client, utf8)
         try:
@@ -97,7 +93,7 @@ class SmtpTransport(Session):
             raise
         refusals = {addr: (resp.code, resp.message) for addr, resp in refused.items()}
         return SendResult(
-            message_id=str(mime["Message-ID"]),
+            message_id=message_id,
             accepted=tuple(r for r in recipients if r not in refusals),
             refused={addr: reply for addr, reply in refusals.items() if not is_temporary(reply[0])},
             reply=reply,
