@@ -13,6 +13,8 @@ message content left out, for ``m365mail send-test`` and SMTP logs that Microsof
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import ssl
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -207,6 +209,7 @@ class SmtpTransport(Session):
             start_tls=False,  # done below, so that a failure is told apart from an unreachable server
             tls_context=self._tls_context() if s.security is not Security.NONE else None,
             timeout=s.timeout,
+            local_hostname=await _local_hostname(),
         )
         stage: Stage = "connect"
         try:
@@ -248,6 +251,20 @@ class SmtpTransport(Session):
         if self._ssl_context is None:
             self._ssl_context = make_ssl_context(self._settings)
         return self._ssl_context
+
+
+_ehlo_name: list[str] = []  # this host's name for EHLO, looked up once per process
+
+
+async def _local_hostname() -> str:
+    """Return this host's fully qualified name for EHLO, looked up off the loop once per process.
+
+    aiosmtplib otherwise asks ``socket.getfqdn`` (a reverse DNS lookup on many hosts) in a new thread for every
+    connection, which a task sending one message pays in full.
+    """
+    if not _ehlo_name:
+        _ehlo_name.append(await asyncio.to_thread(socket.getfqdn))
+    return _ehlo_name[0]
 
 
 def _ignore(_: str) -> None:
