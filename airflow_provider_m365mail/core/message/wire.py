@@ -47,11 +47,19 @@ class WireRenderer:
             self._shared_key, self._shared = key, mime.as_bytes(policy=policy)
         message_id = message.message_id or make_message_id(uuid.uuid4().hex, identity.from_address.domain)
         when = date or datetime.now(timezone.utc)
-        own: list[tuple[str, object]] = [(name, address_header(name, addresses))
-                                         for name, addresses in (("To", message.to), ("Cc", message.cc)) if addresses]
-        own += [("Date", utils.format_datetime(when if when.tzinfo else when.replace(tzinfo=timezone.utc))),
-                ("Message-ID", message_id)]
-        return message_id, b"".join(_folded(policy, name, value) for name, value in own) + self._shared
+        stamp = utils.format_datetime(when if when.tzinfo else when.replace(tzinfo=timezone.utc))
+        own = [_folded(policy, name, address_header(name, addresses))
+               for name, addresses in (("To", message.to), ("Cc", message.cc)) if addresses]
+        own += [_plain(policy, "Date", stamp), _plain(policy, "Message-ID", message_id)]
+        return message_id, b"".join(own) + self._shared
+
+
+def _plain(policy: EmailPolicy[Any], name: str, value: str) -> bytes:
+    """Return a header whose value needs neither encoding nor folding as it is, else as the policy writes it."""
+    line = f"{name}: {value}"
+    if value.isascii() and len(line) <= (policy.max_line_length or 78) and "\r" not in value and "\n" not in value:
+        return f"{line}{policy.linesep}".encode("ascii")
+    return _folded(policy, name, value)
 
 
 def _folded(policy: EmailPolicy[Any], name: str, value: object) -> bytes:
