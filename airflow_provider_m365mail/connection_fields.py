@@ -299,6 +299,15 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         default=300.0,
     ),
     ConnField(
+        "max_connections",
+        "Connections per send",
+        "How many connections a bulk send (a mail merge, split recipient lists, several messages) keeps busy at "
+        "once, each reused for many messages. Default 3 for Exchange Online SMTP client submission (its limit per "
+        "mailbox), 1 elsewhere; raise it for relays and servers known to accept more.",
+        type="integer",
+        minimum=1,
+    ),
+    ConnField(
         "proxy",
         "Proxy",
         "Proxy for SMTP, the Microsoft Entra token endpoint, Microsoft Graph and EWS: an http://, socks5:// or "

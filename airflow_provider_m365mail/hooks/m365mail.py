@@ -210,8 +210,9 @@ class M365MailHook(BaseHook):
         :param message_id: Message-ID to use, e.g. from :meth:`derive_message_id`; a new one when empty.
         :param save_to_sent_items: Graph only: keep a copy in the mailbox's Sent Items (default: the connection's
             ``save_to_sent_items``).
-        :param send_separately: Send each To recipient a message of their own (mail merge) over one connection,
-            each with a Message-ID derived from ``message_id`` and the address; ``cc`` and ``bcc`` must be empty.
+        :param send_separately: Send each To recipient a message of their own (mail merge), over up to the
+            connection's ``max_connections`` at once, each with a Message-ID derived from ``message_id`` and the
+            address; ``cc`` and ``bcc`` must be empty.
         :param fail_on_refused_recipients: Raise ``RecipientsPartlyRefusedError`` naming each refused recipient
             and its reply when the server refused some (the others still got the message); else only log them.
         :param check_sent_items: Graph only: look each Message-ID up in Sent Items first and skip those an

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_m365mail.airflow_compat import BaseNotifier, conf, redact
-from airflow_provider_m365mail.core.alert import Alert, AlertEvent, event_for_state, summarize_exception, ui_link
 from airflow_provider_m365mail.get_provider_info import EMAIL_BACKEND
-from airflow_provider_m365mail.hooks.delivery_ledger import ledger_for
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
 from airflow_provider_m365mail.sender_options import SENDER_TEMPLATE_FIELDS, SenderOptions
 
@@ -23,7 +21,11 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
+    from airflow_provider_m365mail.core.alert import Alert
     from airflow_provider_m365mail.core.delivery.ledger import DeliveryLedger
+
+# The alert's facts (core.alert) and the delivery ledger load with the first alert, not when a DAG file that names
+# this notifier is parsed.
 
 DEFAULT_BASE_URL = "http://localhost:8080/"
 
@@ -71,6 +73,8 @@ def alert_from_context(context: Mapping[str, Any]) -> Alert:
 
 
 def _task_alert(context: Mapping[str, Any], ti: Any, base_url: str) -> Alert:
+    from airflow_provider_m365mail.core.alert import Alert, event_for_state, summarize_exception, ui_link
+
     exception = summarize_exception(context.get("exception"), redact=_redact)
     map_index = -1 if _field(ti, "map_index") is None else int(ti.map_index)
     state = _text(_field(ti, "state"))
@@ -95,6 +99,8 @@ def _task_alert(context: Mapping[str, Any], ti: Any, base_url: str) -> Alert:
 
 
 def _run_alert(context: Mapping[str, Any], base_url: str) -> Alert:
+    from airflow_provider_m365mail.core.alert import Alert, AlertEvent, event_for_state, summarize_exception, ui_link
+
     dag_run = context.get("dag_run")
     dag_id = _field(dag_run, "dag_id") or _field(context.get("dag"), "dag_id")
     run_id = _field(dag_run, "run_id") or _field(dag_run, "dag_run_id") or context.get("run_id")
@@ -259,6 +265,8 @@ class M365EmailNotifier(SenderOptions, BaseNotifier):
         Each notifier of a task keeps its own (its recipients and subject are part of the key); alerts about a DAG
         run have none: their callbacks run outside any task instance.
         """
+        from airflow_provider_m365mail.hooks.delivery_ledger import ledger_for
+
         if alert.task_id is None:
             return None
         recipients = "|".join(str(field) for field in (self.to, self.cc, self.bcc, self.subject))

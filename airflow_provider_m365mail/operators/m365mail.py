@@ -50,8 +50,9 @@ class M365EmailOperator(SenderOptions, BaseOperator):
     :param headers: Extra headers, e.g. ``{"X-Report-Id": "{{ run_id }}"}``. (templated)
     :param importance: "low", "normal" or "high".
     :param save_to_sent_items: Graph only: keep a copy in Sent Items (default: the connection's setting).
-    :param send_separately: Send each To recipient a message of their own over one connection (mail merge);
-        each keeps a stable Message-ID of its own. ``cc`` and ``bcc`` must then be empty.
+    :param send_separately: Send each To recipient a message of their own (mail merge), over up to the
+        connection's ``max_connections`` at once; each keeps a stable Message-ID of its own. ``cc`` and ``bcc``
+        must then be empty.
     :param fail_on_refused_recipients: Fail the task, without retries, when the server refused some recipients,
         naming each with its reply (the others still got the message). By default they are only logged.
     :param resend: Send again when the task is cleared after an earlier try delivered everything: a new send

@@ -25,8 +25,8 @@ EXTRA_KEYS: tuple[str, ...] = (
     "cloud", "authority_host", "graph_endpoint", "ews_url", "ews_impersonation", "accepted_domains", "acs_resource",
     "acs_endpoint", "acs_access_key", "ca_bundle", "client_certificate_path", "client_key_path",
     "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
-    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "save_to_sent_items",
-    "allow_insecure_auth",
+    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "max_connections", "proxy",
+    "save_to_sent_items", "allow_insecure_auth",
 )
 
 # Extras renamed to a name Airflow masks (it hides an extra by its key), still read under their old name.
@@ -73,6 +73,7 @@ class MailSettings:
     max_messages_per_minute: int = 30
     timeout: float = 30.0
     retry_budget_s: float = 300.0
+    max_connections: int = 1
     proxy: Secret | None = None
     save_to_sent_items: bool = True
     allow_insecure_auth: bool = False

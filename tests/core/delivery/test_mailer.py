@@ -156,6 +156,17 @@ def test_the_daily_recipient_budget_warns_once_near_it_and_again_beyond_it(caplo
     assert len(caplog.records) == 2 and "5.1.90" in caplog.records[-1].getMessage()
 
 
+def test_recipients_counted_more_than_a_day_ago_no_longer_count(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    rate = SendingRate(30, clock=clock, sleep=clock.sleep)
+    rate.count_recipients(DAILY_RECIPIENT_LIMIT * 7 // 10, "airflow@contoso.com")
+    clock.advance(86_400)
+    rate.count_recipients(DAILY_RECIPIENT_LIMIT * 7 // 10, "airflow@contoso.com")
+    assert caplog.records == []  # 7,000 today; yesterday's 7,000 have left the rolling day
+    rate.count_recipients(DAILY_RECIPIENT_LIMIT // 10, "airflow@contoso.com")
+    assert "8000 recipients in the last 24 hours" in caplog.text
+
+
 def test_one_rate_per_server_and_mailbox_set_by_the_latest_settings() -> None:
     first = sending_rate("smtp.office365.com", "Airflow@Contoso.com", 30)
     again = sending_rate("SMTP.office365.com", "airflow@contoso.com", 10, 30.0)

@@ -13,6 +13,8 @@ message content left out, for ``m365mail send-test`` and SMTP logs that Microsof
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import ssl
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -27,7 +29,7 @@ from airflow_provider_m365mail.core.errors import (
     PermanentSendError,
 )
 from airflow_provider_m365mail.core.message.address_syntax import needs_smtputf8
-from airflow_provider_m365mail.core.message.outgoing import MIME_POLICY, build_mime
+from airflow_provider_m365mail.core.message.wire import WireRenderer
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
 from airflow_provider_m365mail.core.settings.hve import refuse_external_recipients
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
@@ -40,10 +42,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_m365mail.core.identity import SenderIdentity
     from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
-
-# A message with UTF-8 addresses (sent with SMTPUTF8) carries them in raw UTF-8 in its headers too.
-_UTF8_POLICY = MIME_POLICY.clone(utf8=True)
-
 
 def xoauth2_scope(settings: MailSettings) -> str:
     """Return the scope to request for SMTP XOAUTH2 in the connection's cloud.
@@ -78,6 +76,7 @@ class SmtpTransport(Session):
         self._client: aiosmtplib.SMTP | None = None
         self._banner: str | None = None
         self._ssl_context: ssl.SSLContext | None = None
+        self._wire = WireRenderer()  # a mail merge's messages share all but a few header lines
 
     async def send(self, message: OutgoingMessage, identity: SenderIdentity) -> SendResult:
         """Submit one message in one SMTP transaction; return who was accepted and refused."""
@@ -86,10 +85,9 @@ class SmtpTransport(Session):
                 return await self.send(message, identity)
         recipients = [a.email for a in message.recipients()]
         refuse_external_recipients(self._settings.accepted_domains, recipients)  # before connecting (HVE)
-        mime = build_mime(message, identity)
         utf8 = _utf8_addresses(identity.envelope_from, identity.from_address.email, *recipients,
                                *(a.email for a in identity.reply_to))
-        data = mime.as_bytes(policy=_UTF8_POLICY) if utf8 else mime.as_bytes()
+        message_id, data = self._wire.render(message, identity, utf8=bool(utf8))
         client = await self._connected()
         mail_options = self._smtputf8_options(client, utf8)
         try:
@@ -101,7 +99,7 @@ class SmtpTransport(Session):
             raise
         refusals = {addr: (resp.code, resp.message) for addr, resp in refused.items()}
         return SendResult(
-            message_id=str(mime["Message-ID"]),
+            message_id=message_id,
             accepted=tuple(r for r in recipients if r not in refusals),
             refused={addr: reply for addr, reply in refusals.items() if not is_temporary(reply[0])},
             reply=reply,
@@ -219,6 +217,7 @@ class SmtpTransport(Session):
             start_tls=False,  # done below, so that a failure is told apart from an unreachable server
             tls_context=self._tls_context() if s.security is not Security.NONE else None,
             timeout=s.timeout,
+            local_hostname=await _local_hostname(),
         )
         stage: Stage = "connect"
         try:
@@ -265,6 +264,20 @@ class SmtpTransport(Session):
         if self._ssl_context is None:
             self._ssl_context = make_ssl_context(self._settings)
         return self._ssl_context
+
+
+_ehlo_name: list[str] = []  # this host's name for EHLO, looked up once per process
+
+
+async def _local_hostname() -> str:
+    """Return this host's fully qualified name for EHLO, looked up off the loop once per process.
+
+    aiosmtplib otherwise asks ``socket.getfqdn`` (a reverse DNS lookup on many hosts) in a new thread for every
+    connection, which a task sending one message pays in full.
+    """
+    if not _ehlo_name:
+        _ehlo_name.append(await asyncio.to_thread(socket.getfqdn))
+    return _ehlo_name[0]
 
 
 def _ignore(_: str) -> None:
