@@ -81,8 +81,9 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "Transport",
         "smtp: Exchange Online SMTP (client submission, direct send or relay) or any SMTP server; "
         "graph: Microsoft Graph sendMail (needs the Mail.Send permission); ews: Exchange Web Services on an Exchange "
-        "Server on premises (not Exchange Online, where EWS is being switched off).",
-        enum=("smtp", "graph", "ews"),
+        "Server on premises (not Exchange Online, where EWS is being switched off); acs: Azure Communication Services "
+        "Email's REST API, Microsoft's path for external mail in volume.",
+        enum=("smtp", "graph", "ews", "acs"),
         default="smtp",
     ),
     ConnField(
@@ -90,8 +91,10 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "SMTP mode",
         "Microsoft's three ways for an application to send: submission (SMTP AUTH client submission to "
         "smtp.office365.com:587), direct_send (port 25 of the tenant's MX endpoint, no sign-in, tenant recipients "
-        "only) or relay (port 25 of the MX endpoint through an inbound connector matching your IP or certificate).",
-        enum=("submission", "direct_send", "relay"),
+        "only) or relay (port 25 of the MX endpoint through an inbound connector matching your IP or certificate); "
+        "for volume, hve (High Volume Email, smtp.hve.mx.microsoft:587, internal recipients only) or acs (Azure "
+        "Communication Services' SMTP endpoint, smtp.azurecomm.net:587).",
+        enum=("submission", "direct_send", "relay", "hve", "acs"),
         default="submission",
     ),
     ConnField(
@@ -106,10 +109,12 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "Authentication",
         "basic: the mailbox password (SMTP AUTH basic authentication, which Exchange Online switches off by "
         "default at the end of 2026); oauth2_app: client credentials of an Entra app registration (application "
-        "permission SMTP.SendAsApp or Mail.Send); oauth2_delegated: a user's refresh token (delegated SMTP.Send or "
-        "Mail.Send); ntlm: Windows integrated sign-in to Exchange Server (EWS only); none: direct send or relay. "
-        "Empty: oauth2_app when a client ID is set, else basic when a login and password are set (ntlm for EWS).",
-        enum=("basic", "oauth2_app", "oauth2_delegated", "ntlm", "none"),
+        "permission SMTP.SendAsApp or Mail.Send); oauth2_delegated: the login mailbox's own sign-in (delegated "
+        "SMTP.Send or Mail.Send), kept in the token cache file by `m365mail login`, or a refresh token; "
+        "ntlm: Windows integrated sign-in to Exchange Server (EWS only); access_key: the Communication "
+        "Services resource's access key (transport acs only); none: direct send or relay. Empty: oauth2_app when a "
+        "client ID is set, else basic when a login and password are set (ntlm for EWS, access_key for acs with a key).",
+        enum=("basic", "oauth2_app", "oauth2_delegated", "ntlm", "access_key", "none"),
     ),
     ConnField(
         "tenant_id",
@@ -157,6 +162,14 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         format="password",
     ),
     ConnField(
+        "token_cache_path",
+        "Token cache file",
+        "OAuth2: the MSAL token cache file every worker process on the host (or a shared volume) shares, so they "
+        "make one token request per token lifetime; `m365mail login` signs a delegated mailbox into it and rotated "
+        "refresh tokens are kept there. Created with mode 0600; it holds tokens in plain text.",
+        placeholder="/var/lib/airflow/m365mail-tokens.json",
+    ),
+    ConnField(
         "cloud",
         "National cloud",
         "Microsoft cloud of the tenant; it sets the sign-in authority, Graph endpoint, SMTP host and token scope "
@@ -191,6 +204,34 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "ApplicationImpersonation role) instead of sending as it with a Send As grant.",
         type="boolean",
         default=False,
+    ),
+    ConnField(
+        "accepted_domains",
+        "Accepted domains (HVE)",
+        "smtp_mode hve: the tenant's accepted domains, comma-separated; High Volume Email delivers to them only, so "
+        "any other recipient is refused before sending. Default: the HVE account's domain.",
+        placeholder="contoso.com, contoso.co.uk",
+    ),
+    ConnField(
+        "acs_resource",
+        "ACS resource name",
+        "Azure Communication Services: the resource's name; transport acs posts to "
+        "https://<name>.communication.azure.com, smtp_mode acs signs in as <name>.<client id>.<tenant id>.",
+        placeholder="contoso-mail",
+    ),
+    ConnField(
+        "acs_endpoint",
+        "ACS endpoint",
+        "transport acs: the resource's endpoint, instead of acs_resource.",
+        format="url",
+        placeholder="https://contoso-mail.communication.azure.com",
+    ),
+    ConnField(
+        "acs_access_key",
+        "ACS access key",
+        "transport acs: one of the resource's access keys (Keys in the Azure portal), signing each request with "
+        "HMAC-SHA256 instead of an Entra token.",
+        format="password",
     ),
     ConnField(
         "ca_bundle",
@@ -261,10 +302,20 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         default=300.0,
     ),
     ConnField(
+        "max_connections",
+        "Connections per send",
+        "How many connections a bulk send (a mail merge, split recipient lists, several messages) keeps busy at "
+        "once, each reused for many messages. Default 3 for Exchange Online SMTP client submission (its limit per "
+        "mailbox), 1 elsewhere; raise it for relays and servers known to accept more.",
+        type="integer",
+        minimum=1,
+    ),
+    ConnField(
         "proxy",
         "Proxy",
-        "HTTP(S) proxy URL for the Microsoft Entra token endpoint and Microsoft Graph; it may hold credentials "
-        "(http://user:password@host:port), so it is kept like a password.",
+        "Proxy for SMTP, the Microsoft Entra token endpoint, Microsoft Graph and EWS: an http://, socks5:// or "
+        "socks5h:// URL with its port (credentials as user:password@, so it is kept like a password), or env to "
+        "follow HTTPS_PROXY / ALL_PROXY / NO_PROXY. Left empty, the environment's proxy variables are ignored.",
         format="password",
         placeholder="http://proxy.contoso.com:3128",
     ),
@@ -275,14 +326,6 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "(redis://host:6379/0, rediss://, redis+sentinel://, redis+cluster://, valkey://) that every worker "
         "sending as the mailbox shares. An unreachable store falls back to this process's count.",
         default="memory://",
-    ),
-    ConnField(
-        "token_cache_path",
-        "Token cache file",
-        "OAuth2: a file where every worker process on the host (or a shared volume) keeps the MSAL token cache, "
-        "so they make one token request per token lifetime and keep a rotated refresh token. Created with mode "
-        "0600; it holds tokens in plain text.",
-        placeholder="/var/lib/airflow/m365mail-tokens.json",
     ),
     ConnField(
         "save_to_sent_items",
@@ -312,22 +355,12 @@ def conn_fields() -> dict[str, dict[str, Any]]:
     return {f.name: {"label": f.label, "description": f.description, "schema": f.json_schema()} for f in EXTRA_FIELDS}
 
 
-def ui_field_behaviour() -> dict[str, Any]:
-    """Return the provider info's ``ui-field-behaviour`` (Airflow 3.2+)."""
-    return {
-        "hidden-fields": list(STANDARD_FIELDS.hidden),
-        "relabeling": dict(STANDARD_FIELDS.relabeling),
-        "placeholders": _placeholders(),
-    }
-
-
-def legacy_ui_field_behaviour() -> dict[str, Any]:
-    """Return what ``BaseHook.get_ui_field_behaviour()`` returns on Airflow 3.0 and 3.1."""
-    return {
-        "hidden_fields": list(STANDARD_FIELDS.hidden),
-        "relabeling": dict(STANDARD_FIELDS.relabeling),
-        "placeholders": _placeholders(),
-    }
+def ui_field_behaviour(*, legacy: bool = False) -> dict[str, Any]:
+    """Return the provider info's ``ui-field-behaviour`` (Airflow 3.2+), or with ``legacy`` what
+    ``BaseHook.get_ui_field_behaviour()`` returns on Airflow 3.0 and 3.1 (which spell one key differently)."""
+    hidden = "hidden_fields" if legacy else "hidden-fields"
+    return {hidden: list(STANDARD_FIELDS.hidden), "relabeling": dict(STANDARD_FIELDS.relabeling),
+            "placeholders": _placeholders()}
 
 
 def legacy_form_widgets() -> dict[str, Any]:

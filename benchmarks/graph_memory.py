@@ -9,7 +9,9 @@ kiota-http pin conflicts with msgraph-sdk's, so install it apart, e.g. ``pip ins
 and pass ``--azure-provider-path DIR``): its ``MSGraphMailHook`` builds the sendMail JSON with the file
 base64-encoded inside; the same file goes through its ``build_message`` in a fresh process.
 
-    python benchmarks/graph_memory.py [--size-mb 100] [--azure-provider-path DIR]
+    python benchmarks/graph_memory.py [--size-mb 100] [--azure-provider-path DIR] [--smoke]
+
+``--smoke`` sends a 4 MB attachment (the smallest that still takes the upload-session path), for CI.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=100)
     parser.add_argument("--azure-provider-path", default=os.environ.get("AZURE_PROVIDER_PATH"))
+    parser.add_argument("--smoke", action="store_true", help="a 4 MB attachment")
     parser.add_argument("--measure", choices=("ours", "azure"), help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -122,7 +125,7 @@ def main() -> int:
         print(json.dumps(_measure_azure(Path(args.paths[0]))))
         return 0
 
-    size = args.size_mb * MB
+    size = (4 if args.smoke else args.size_mb) * MB
     with tempfile.TemporaryDirectory(prefix="graph-memory-") as tmp:
         folder = Path(tmp)
         attachment = folder / "attachment.bin"

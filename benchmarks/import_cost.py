@@ -8,14 +8,22 @@ is the median over ``--repeat`` processes. Baselines, measured in the same run: 
 ``apache-airflow-providers-microsoft-azure`` installed apart (see graph_memory.py for why it is not in the venv).
 
 Prints one line per module, then ratios ours / theirs (below 1: ours is cheaper), the first being
-``import_time_ratio_vs_smtp=<x>`` for the operators.
+``import_time_ratio_vs_smtp=<x>`` for the operators. Then the three modules together, as a DAG file with an
+operator and a failure notifier pays for them: ``--pairs`` interleaved pairs of fresh processes (ours, then the
+SMTP provider's, then the other way round), each pair giving one ratio;
+``import_time_ratio_together_vs_smtp=<median of the pair ratios>``.
 
-    python benchmarks/import_cost.py [--repeat 7] [--azure-provider-path DIR] [--smoke]
+Both sides import from bytecode: the installed SMTP provider has its ``.pyc`` files, and this project's are
+written first (``compileall``), since a source checkout run with ``PYTHONDONTWRITEBYTECODE`` would otherwise
+compile every module in every process, which a deployed provider never does.
+
+    python benchmarks/import_cost.py [--repeat 7] [--pairs 15] [--azure-provider-path DIR] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib
 import json
 import os
@@ -42,14 +50,34 @@ AZURE = {
 }
 
 
-def _measure(module: str) -> dict[str, float]:
-    """In this fresh process: import ``airflow.sdk``, then time importing ``module``."""
+def _measure(modules: list[str]) -> dict[str, float]:
+    """In this fresh process: import ``airflow.sdk``, then time importing ``modules``."""
     import airflow.sdk  # noqa: F401  (the base every DAG file pays anyway)
 
     before = len(sys.modules)
     started = time.perf_counter()
-    importlib.import_module(module)
+    for module in modules:
+        importlib.import_module(module)
     return {"seconds": time.perf_counter() - started, "modules_added": len(sys.modules) - before}
+
+
+def _together_ratio(pairs: int) -> float:
+    """Return the median ours / SMTP ratio over ``pairs`` interleaved pairs, each side in a fresh process."""
+    ratios = []
+    for pair in range(pairs):
+        sides = [list(OURS.values()), list(SMTP.values())]
+        order = sides if pair % 2 == 0 else sides[::-1]
+        seconds = [float(run_child(__file__, ["--measure", *modules])["seconds"]) for modules in order]
+        ours, smtp = seconds if pair % 2 == 0 else seconds[::-1]
+        ratios.append(ours / smtp)
+    return statistics.median(ratios)
+
+
+def _compile_ours() -> None:
+    """Write this project's bytecode, as an installed provider has it."""
+    import airflow_provider_m365mail
+
+    compileall.compile_dir(airflow_provider_m365mail.__path__[0], quiet=1)
 
 
 def _median(module: str, repeat: int, extra_path: str | None) -> tuple[float, int]:
@@ -74,12 +102,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="fresh processes per module (the median is shown)")
     parser.add_argument("--azure-provider-path", default=os.environ.get("AZURE_PROVIDER_PATH"))
-    parser.add_argument("--smoke", action="store_true", help="operators only, one process each")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--pairs", type=int, default=15, help="interleaved pairs for the three modules together")
+    parser.add_argument("--smoke", action="store_true", help="operators only, one process each, one pair")
+    parser.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(_measure(args.measure)))
         return 0
+
+    _compile_ours()
 
     roles = ("operator",) if args.smoke else tuple(OURS)
     repeat = 1 if args.smoke else args.repeat
@@ -96,6 +127,9 @@ def main() -> int:
         for name, theirs in (("smtp", smtp), ("azure", azure)):
             if role in ours and role in theirs:
                 print(f"{role}_import_time_ratio_vs_{name}={ours[role] / theirs[role]:.3f}")
+    pairs = 1 if args.smoke else args.pairs
+    print(f"import_time_ratio_together_vs_smtp={_together_ratio(pairs):.3f} (operator + notifier + hook, "
+          f"median of {pairs} interleaved pairs)")
     return 0
 
 

@@ -28,9 +28,20 @@ _SECTIONS = {
         "`ResponseCode` values of EWS `CreateItem` and `GetFolder` (transport `ews`, Exchange Server on premises), "
         "and HTTP statuses of the EWS endpoint.",
     ),
+    ReplySource.ACS: (
+        "Azure Communication Services Email errors",
+        "HTTP statuses of `POST /emails:send` and the error of a send operation that ends `Failed` (transport "
+        "`acs`). Replies of High Volume Email and of ACS's SMTP endpoint are SMTP replies, listed above.",
+    ),
     ReplySource.ENTRA: (
         "Microsoft Entra ID sign-in errors (AADSTS)",
         "Errors of the token request (`/oauth2/v2.0/token`) MSAL makes before SMTP XOAUTH2 or Graph.",
+    ),
+    ReplySource.PROXY: (
+        "Proxy failures",
+        "Failures to open a tunnel through the connection's proxy (`extra.proxy`, or the environment's with "
+        "`proxy: env`): HTTP CONNECT statuses and SOCKS5 replies, for SMTP, the token endpoint and Graph alike. "
+        "See [Send through a proxy](howto/proxy.md).",
     ),
 }
 
@@ -45,11 +56,14 @@ def render() -> str:
         "with `python -m docs_gen.troubleshooting_page docs/troubleshooting.md`. -->",
         "",
         "Every reply below is recognised by the provider: the exception it raises carries the code and the hint "
-        "shown here, and `m365mail doctor` links to the entry. Run the doctor first; it tests each step (DNS, "
-        "port, TLS, token, sign-in, Send As) and says which one fails:",
+        "shown here, and `m365mail doctor` names the entry. The same entries ship inside the package: "
+        "`m365mail explain CODE` prints one (an enhanced status such as `5.7.60`, a Graph code such as "
+        "`ErrorSendAsDenied`, an Entra code such as `AADSTS7000215`, or a pasted reply). Run the doctor first; "
+        "it tests each step (DNS, port, TLS, token, sign-in, Send As) and says which one fails:",
         "",
         "```bash",
         "m365mail doctor --conn-id m365mail_default",
+        "m365mail explain 5.7.60",
         "```",
         "",
         "Errors without a code here (a port that does not answer, a certificate that is not trusted) are explained "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, step 2: lint, type-check, build the docs and run the whole test suite against the sandbox and a
-# real Airflow; then the Airflow-layer tests on each older Airflow release we support (scripts/test-compat.sh, a venv
-# of its own per release, reused while pyproject.toml stays the same). Arguments go to the main pytest run.
+# real Airflow; then the tests against a real Postfix + Dovecot and the real Airflow UI in headless Chromium, each a
+# stage of its own; then the Airflow-layer tests on each older Airflow release we support (scripts/test-compat.sh, a
+# venv of its own per release, reused while pyproject.toml stays the same). Arguments go to the main pytest run.
 # M365MAIL_COMPAT_AIRFLOW lists those releases ("3.1 3.0" when unset); set it empty for a quicker local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,12 +42,16 @@ count() {
   grep -oE "[0-9]+ $1(,|$)" <<<"$2" | grep -oE '^[0-9]+' || echo 0
 }
 
-stage "pytest (whole suite)" pytest "$@"
+# The real third-party servers run as stages of their own, so their counts and timings show apart.
+real_parts=(tests/postfix tests/airflow_ui)
+stage "pytest (whole suite)" pytest "${real_parts[@]/#/--ignore=}" "$@"
+stage "Postfix + Dovecot (tests/postfix)" pytest -q tests/postfix
+stage "Airflow UI in headless Chromium (tests/airflow_ui)" pytest -q tests/airflow_ui
 # On the older releases the Airflow layer is what differs; the modules below drive the same core through the same
-# operator many times over (EWS, the 3.3-only task state store, several workers sharing one mailbox) and run once,
-# on 3.3, above.
+# operator many times over (EWS, HVE and ACS, the 3.3-only task state store, several processes sharing one mailbox)
+# and run once, on 3.3, above.
 older_release_skips=(--ignore=tests/airflow/test_ews_dags.py --ignore=tests/airflow/test_resumable_sends.py
-  --ignore=tests/airflow/test_shared_pacing_dags.py)
+                     --ignore=tests/airflow/test_volume_dags.py --ignore=tests/airflow/test_shared_pacing_dags.py)
 for version in ${M365MAIL_COMPAT_AIRFLOW-3.1 3.0}; do
   stage "Airflow $version (tests/airflow + tests/cli)" bash scripts/test-compat.sh "$version" -q "${older_release_skips[@]}"
 done

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from proxy_servers import PROXY_PASSWORD, PROXY_USER, ProxyServer, missing, start_dante, start_tinyproxy
+from real_parts import unavailable
 from secret_scan import SecretScan
 
 if TYPE_CHECKING:
@@ -63,11 +65,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Run one real Redis for the session; yield its ``redis://`` URL (skip where redis-server is not installed)."""
+    """Run one real Redis for the session; yield its ``redis://`` URL (skipped where redis-server is not installed,
+    failed in CI)."""
     from redis_server import REDIS_SERVER, running_redis
 
     if not Path(REDIS_SERVER).is_file():
-        pytest.skip(f"{REDIS_SERVER} is missing: install the Debian package redis-server (.ci/apt-packages)")
+        unavailable(f"{REDIS_SERVER} is missing: install the Debian package redis-server (.ci/apt-packages)")
     with running_redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
 
@@ -117,12 +120,64 @@ def secret_scan() -> SecretScan:
 
 @pytest.fixture(autouse=True)
 def _no_secret_in_logs(caplog: pytest.LogCaptureFixture, secret_scan: SecretScan) -> Iterator[None]:
-    """Fail a test whose log records, or the outputs it recorded, show a sandbox password or client secret, a
-    secret it registered, an access token or an XOAUTH2 string."""
+    """Fail a test whose log records, or the outputs it recorded, show a sandbox password or client secret, the
+    test proxies' password, a secret it registered, an access token or an XOAUTH2 string."""
     for name in CLIENT_LOGGERS:
         caplog.set_level(logging.DEBUG, logger=f"airflow_provider_m365mail.{name}")
     yield
     text = "\n".join([*(record.getMessage() for record in caplog.get_records("call")), *secret_scan.outputs])
-    secrets = _sandbox_secrets() | secret_scan.secrets
+    secrets = _sandbox_secrets() | secret_scan.secrets | {PROXY_PASSWORD}
     leaked = sorted(s for s in secrets if s in text) + TOKEN_PATTERN.findall(text)
     assert not leaked, f"secrets reached the log or an output: {[f'{s[:4]}...' for s in leaked]}"
+
+
+def _sandbox_ports(sandbox: Sandbox) -> list[int]:
+    smtp = sandbox.settings["smtp"]
+    http_port = int(sandbox.settings["http_base"].rpartition(":")[2])
+    return [smtp["submission_port"], smtp["ssl_port"], smtp["direct_send_port"], smtp["relay_port"], http_port]
+
+
+def _running(program: str, start: Callable[[], ProxyServer]) -> Iterator[ProxyServer]:
+    reason = missing(program)
+    if reason is not None:
+        unavailable(reason)  # skipped here, failed in CI (M365MAIL_REAL_PARTS=required)
+    server = start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_proxy(m365_sandbox_session: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """tinyproxy with Basic auth, tunnelling (CONNECT) to the sandbox's ports only."""
+    folder = tmp_path_factory.mktemp("tinyproxy-auth")
+    yield from _running("tinyproxy", lambda: start_tinyproxy(
+        folder, "tinyproxy-auth", credentials=(PROXY_USER, PROXY_PASSWORD),
+        allowed_ports=_sandbox_ports(m365_sandbox_session)))
+
+
+@pytest.fixture(scope="session")
+def open_http_proxy(m365_sandbox_session: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """tinyproxy without credentials, tunnelling (CONNECT) to the sandbox's ports only."""
+    folder = tmp_path_factory.mktemp("tinyproxy-open")
+    yield from _running("tinyproxy", lambda: start_tinyproxy(
+        folder, "tinyproxy-open", credentials=None, allowed_ports=_sandbox_ports(m365_sandbox_session)))
+
+
+@pytest.fixture(scope="session")
+def socks_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """Dante as a SOCKS5 proxy without authentication (method none)."""
+    folder = tmp_path_factory.mktemp("dante")
+    yield from _running("danted", lambda: start_dante(folder, "dante", method="none"))
+
+
+@pytest.fixture(scope="session")
+def socks_proxy_with_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """Dante requiring SOCKS5 username authentication, which it checks against the system's users.
+
+    The test account is no system user, so this proxy refuses every login: it shows how a refused SOCKS login
+    fails. (A login it accepts would need a system account created for the test.)
+    """
+    folder = tmp_path_factory.mktemp("dante-login")
+    yield from _running("danted", lambda: start_dante(folder, "dante-login", method="username"))

@@ -7,8 +7,10 @@ from airflow_provider_m365mail.core.errors import (
     M365MailError,
     ReplySource,
     classify_aadsts,
+    classify_acs_error,
     classify_ews_fault,
     classify_graph_error,
+    classify_proxy_failure,
     classify_smtp_reply,
 )
 
@@ -21,7 +23,13 @@ def classify_example(entry: KnownReply, *, smtp_stage: str = "mail") -> M365Mail
     if entry.source is ReplySource.GRAPH:
         assert entry.http_status is not None
         return classify_graph_error(entry.http_status, entry.code, entry.example)
+    if entry.source is ReplySource.ACS:
+        assert entry.http_status is not None
+        return classify_acs_error(entry.http_status, entry.code, entry.example)
     if entry.source is ReplySource.EWS:
         assert entry.code is not None
         return classify_ews_fault(entry.code, entry.example)
+    if entry.source is ReplySource.PROXY:
+        assert entry.code is not None
+        return classify_proxy_failure("http://proxy.contoso.com:3128", entry.code, entry.example, target="h:587")
     return classify_aadsts("invalid_client", entry.example)

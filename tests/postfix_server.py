@@ -89,11 +89,16 @@ class MailAccount:
 
 @dataclass
 class MailServer:
-    """Postfix + Dovecot for ``domains`` and ``accounts``; ``jwt_keys`` maps (azp, kid) to a PEM public key."""
+    """Postfix + Dovecot for ``domains`` and ``accounts``; ``jwt_keys`` maps (azp, kid) to a PEM public key.
+
+    ``discard``: accept mail as usual, then drop it instead of writing Maildirs (benchmarks measure the server's
+    SMTP side, not the disk).
+    """
 
     domains: Sequence[str]
     accounts: Sequence[MailAccount]
     jwt_keys: Mapping[tuple[str, str], bytes] = field(default_factory=dict)
+    discard: bool = False
     root: Path = field(init=False)
     ports: dict[str, int] = field(init=False, default_factory=dict)
     ca: trustme.CA = field(init=False)
@@ -294,7 +299,7 @@ smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions = reject_unlisted_recipient
 smtpd_client_restrictions = permit_sasl_authenticated
 queue_run_delay = 1s
-""")
+""" + ("virtual_transport = discard:benchmark\n" if self.discard else ""))
         (config / "master.cf").write_text(
             f"127.0.0.1:{self.ports['starttls']} inet n - n - - smtpd\n"
             f"127.0.0.1:{self.ports['ssl']} inet n - n - - smtpd\n"

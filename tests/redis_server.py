@@ -10,21 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from proxy_servers import free_port
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_loopback_port() -> int:
-    """Return a loopback TCP port nothing listens on (bound once, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @contextmanager
 def running_redis(folder: Path) -> Iterator[str]:
     """Run redis-server on loopback without persistence; yield its ``redis://`` URL, stop it afterwards."""
-    port = free_loopback_port()
+    port = free_port()
     process = subprocess.Popen(
         [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
          "--appendonly", "no", "--daemonize", "no", "--logfile", str(folder / "redis.log")],

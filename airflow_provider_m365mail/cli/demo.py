@@ -8,14 +8,16 @@ temporary folders is touched, and no real mail leaves the machine.
 from __future__ import annotations
 
 import argparse
+import ast
 import tempfile
 import threading
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow_provider_m365mail.cli.local_airflow import (
+from airflow_provider_m365mail.sandbox.airflow_run import (
     DEFAULT_SANDBOX_CONNECTION,
+    EXAMPLE_DAGS,
     LocalAirflow,
     sandbox_connections,
     tail,
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from airflow_provider_m365mail.sandbox.state import StoredMessage
 
 DEFAULT_DAG = "example_m365mail_send"
+# An example DAG whose run fails on purpose (to show failure alerts) says why in this module-level string.
+FAILS_ON_PURPOSE = "DEMO_FAILS_ON_PURPOSE"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             print(f"Running: airflow dags test {args.dag_id} ...", flush=True)
             done = airflow.dags_test(args.dag_id)
-            if done.returncode != 0:
+            on_purpose = intended_failure(args.dag_id)
+            if done.returncode != 0 and on_purpose:
+                print(f"\nThe DAG run failed, as this example intends: {on_purpose}.")
+            elif done.returncode != 0:
                 print(f"\nThe DAG run failed (exit {done.returncode}). The end of Airflow's output:\n{tail(done)}\n")
             messages = sandbox.messages()
             print(f"\n{len(messages)} message(s) arrived in the sandbox:\n")
@@ -86,7 +93,23 @@ def run(args: argparse.Namespace) -> int:
                     threading.Event().wait()
                 except KeyboardInterrupt:
                     print()
-    return 0 if done.returncode == 0 and messages else 1
+    return 0 if (done.returncode == 0 or on_purpose) and messages else 1
+
+
+def intended_failure(dag_id: str) -> str | None:
+    """Return why an example DAG's run fails on purpose (its ``DEMO_FAILS_ON_PURPOSE``), read without importing it."""
+    path = EXAMPLE_DAGS / f"{dag_id}.py"
+    if not path.is_file():
+        return None
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == FAILS_ON_PURPOSE for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            return node.value.value
+    return None
 
 
 def describe(stored: StoredMessage, message: EmailMessage) -> str:

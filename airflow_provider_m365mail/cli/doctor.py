@@ -137,6 +137,8 @@ def render(diagnosis: Diagnosis) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from airflow_provider_m365mail.core.errors.troubleshooting import where_to_read
+
     console = Console(soft_wrap=False)
     connection = diagnosis.connection
     if connection:
@@ -156,7 +158,7 @@ def render(diagnosis: Diagnosis) -> None:
     console.print(table, highlight=False)
     for check in diagnosis.checks:
         if check.docs:
-            console.print(escape(f"{check.title}: see docs/{check.docs}"), highlight=False)
+            console.print(escape(f"{check.title}: {where_to_read(check.docs)}"), highlight=False)
     counts = diagnosis.counts()
     verdict = "OK" if diagnosis.ok else "FAILED"
     console.print(

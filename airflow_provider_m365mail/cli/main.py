@@ -1,7 +1,8 @@
 """The ``m365mail`` command: one entry point whose subcommands live in their own modules.
 
-``doctor`` and ``send-test`` are also offered as ``airflow m365mail ...`` through the provider info's ``cli`` key
-(Airflow 3.2 and later), built from the same modules by ``airflow_cli_commands``.
+``doctor``, ``send-test``, ``explain``, ``login`` and ``consent`` are also offered as ``airflow m365mail ...``
+through the provider info's ``cli`` key (Airflow 3.2 and later), built from the same modules by
+``airflow_cli_commands``.
 """
 
 from __future__ import annotations
@@ -24,13 +25,30 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "airflow_provider_m365mail.cli.send_test",
         "send one marked test message and show the server's reply (and the SMTP transcript)",
     ),
+    "explain": (
+        "airflow_provider_m365mail.cli.explain",
+        "say what a server reply code means and what fixes it (5.7.60, 535 5.7.139, ErrorSendAsDenied, AADSTS...)",
+    ),
+    "login": (
+        "airflow_provider_m365mail.cli.login",
+        "sign a delegated connection's mailbox in (device code or browser) and keep its tokens in its token cache",
+    ),
+    "consent": (
+        "airflow_provider_m365mail.cli.consent",
+        "grant an app-only connection's permissions for the tenant (admin consent) and check the roles it gets",
+    ),
+    "setup": (
+        "airflow_provider_m365mail.cli.setup_cmd",
+        "build a connection from a file of answers, validate and check it, and write it (JSON or a command)",
+    ),
     "pool": (
         "airflow_provider_m365mail.cli.pool",
         "print (or --create) the Airflow pool that keeps a mailbox's parallel sends within Exchange's limit",
     ),
 }
-# The subcommands that also exist as ``airflow m365mail ...``: the ones that work on an Airflow connection.
-AIRFLOW_SUBCOMMANDS = ("doctor", "send-test")
+# The subcommands that also exist as ``airflow m365mail ...``: the ones that work on an Airflow connection, and
+# ``explain``, which reads their answers.
+AIRFLOW_SUBCOMMANDS = ("doctor", "send-test", "explain", "login", "consent")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,8 +108,8 @@ def airflow_cli_commands() -> list[Any]:
         commands.append(
             ActionCommand(name=name, help=help_text, description=help_text, func=_AirflowAction(module_name), args=args)
         )
-    return [GroupCommand(name="m365mail", help="Microsoft 365 mail: check connections and send test mail",
-                         subcommands=commands)]
+    return [GroupCommand(name="m365mail", subcommands=commands,
+                         help="Microsoft 365 mail: check connections, send test mail, sign in, consent")]
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     """Send the test message; return 0 when the server accepted it."""
     from airflow_provider_m365mail.core.delivery.mailer import Mailer
     from airflow_provider_m365mail.core.errors import M365MailError
-    from airflow_provider_m365mail.core.errors.troubleshooting import anchor_for
+    from airflow_provider_m365mail.core.errors.troubleshooting import anchor_for, where_to_read
     from airflow_provider_m365mail.core.identity import resolve_identity
     from airflow_provider_m365mail.core.run_sync import run_sync
     from airflow_provider_m365mail.core.settings import TransportKind
@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         identity = resolve_identity(settings, from_email=args.from_email)
         message = test_message(args.to)
         transport = make_transport(settings, transcript=transcript.show)
-        where = {TransportKind.GRAPH: settings.graph_endpoint, TransportKind.EWS: settings.ews_url}.get(
+        where = {TransportKind.GRAPH: settings.graph_endpoint, TransportKind.EWS: settings.ews_url,
+                 TransportKind.ACS: settings.acs_endpoint}.get(
             settings.transport, f"{settings.host}:{settings.port}"
         )
         print(f"Sending a test message from {identity.from_address.email} to {args.to} over "
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"FAILED: {exc}", flush=True)
         anchor = anchor_for(exc)
         if anchor:
-            print(f"See docs/{anchor}, or run `m365mail doctor` to test each step.")
+            print(f"To know more, {where_to_read(anchor)}; `m365mail doctor` tests each step.")
         return 1
     for result in results:
         print(f"Server reply: {transcript.data_reply or result.reply}")

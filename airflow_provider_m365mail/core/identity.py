@@ -18,7 +18,7 @@ from airflow_provider_m365mail.core.message.addresses import (
     parse_address,
     parse_address_list,
 )
-from airflow_provider_m365mail.core.settings import AuthType, MailSettings
+from airflow_provider_m365mail.core.settings import AuthType, MailSettings, SmtpMode, TransportKind
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,11 @@ class SenderIdentity:
 
 
 def _auth_account(settings: MailSettings) -> str | None:
-    if settings.auth_type is AuthType.NONE or not settings.username:
+    if settings.auth_type is AuthType.NONE:
         return None
-    return settings.username
+    if settings.transport is TransportKind.ACS or settings.smtp_mode is SmtpMode.ACS:
+        return settings.from_email  # ACS signs in as an app or resource, not a mailbox: its sender is from_email
+    return settings.username or None
 
 
 def _same(a: str | None, b: str | None) -> bool:

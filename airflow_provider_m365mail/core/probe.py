@@ -14,7 +14,10 @@ for is an application access policy (or RBAC for Applications scope) that includ
 
 Every failure becomes a verdict: ``not_yet`` (permission missing or not propagated: keep waiting), ``transient``
 (network, throttling: keep waiting), ``failed`` (credentials, SMTP AUTH off, unknown mailbox, a wrong setting:
-waiting cannot help).
+waiting cannot help). Exchange answers a missing grant, a grant to the wrong principal and one still propagating
+with the same code, so a ``not_yet`` outcome carries its likely ``cause``: who the trustee must be for this kind
+of authentication (for app-only XOAUTH2 the app's service principal, not the mailbox it signs in as), and
+``not_live_message`` says so on every probe, and that the grant is missing once waiting has outlasted propagation.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Smtp
 PROBE_HEADER = "X-M365Mail-Probe"
 PROBE_SUBJECT = "[m365mail probe]"
 PERMISSIONS = ("send_as", "send_on_behalf")
+# Exchange applies a new Send As grant within about an hour; a refusal after that is not propagation.
+PROPAGATION_S = 60 * 60
 # What a first probe imports, per transport: 0.3-3 s of imports that would otherwise stall the caller's loop.
 _CLIENT_MODULES: dict[TransportKind, tuple[str, ...]] = {
     TransportKind.SMTP: ("msal", "requests", "aiosmtplib", "airflow_provider_m365mail.core.transports.smtp.transport"),
@@ -84,10 +89,21 @@ class ProbeOutcome:
     method: str
     detail: str
     error: M365MailError | None = None
+    cause: str | None = None  # not_yet only: whose grant Exchange checks and the command that gives it
 
 
 def check_probe_settings(settings: MailSettings) -> None:
-    """Refuse connections without an authentication account: direct send and relay have no grant to wait for."""
+    """Refuse connections without Exchange Send As grants: direct send and relay have no account, and High Volume
+    Email and Azure Communication Services send without Send As at all."""
+    volume = _volume_service(settings)
+    if volume is not None:
+        service, field, rule = volume
+        raise ConfigurationError(
+            field,
+            f"Send As does not apply to {service}: it sends without Exchange Send As grants, so there is no grant to "
+            "wait for",
+            hint=f"send without SendAsPermissionSensor; {rule}",
+        )
     if settings.transport is TransportKind.SMTP and settings.smtp_mode is not SmtpMode.SUBMISSION:
         raise ConfigurationError(
             "extra.smtp_mode",
@@ -100,6 +116,18 @@ def check_probe_settings(settings: MailSettings) -> None:
             "a connection that does not authenticate has no Send As grant to wait for",
             hint="set auth_type to oauth2_app (or basic) with the account that sends",
         )
+
+
+def _volume_service(settings: MailSettings) -> tuple[str, str, str] | None:
+    """Return (service, field, who may send) for High Volume Email and ACS connections, else None."""
+    if settings.transport is TransportKind.ACS or settings.smtp_mode is SmtpMode.ACS:
+        field = "extra.transport" if settings.transport is TransportKind.ACS else "extra.smtp_mode"
+        return ("Azure Communication Services Email", field,
+                "the From must be a MailFrom address of a domain verified for the resource")
+    if settings.smtp_mode is SmtpMode.HVE:
+        return ("High Volume Email", "extra.smtp_mode",
+                "the HVE account sends from addresses in the tenant's accepted domains")
+    return None
 
 
 def probe_identity(settings: MailSettings, mailbox: str, permission: str = "send_as") -> SenderIdentity:
@@ -199,7 +227,65 @@ async def probe_send_as(
             result = await transport.send(message, identity)
         return ProbeOutcome(ProbeVerdict.LIVE, method, f"probe message accepted: {result.reply}")
     except M365MailError as exc:
-        return ProbeOutcome(classify(exc), method, str(exc), exc)
+        verdict = classify(exc)
+        cause = missing_grant_cause(settings, identity) if verdict is ProbeVerdict.NOT_YET else None
+        return ProbeOutcome(verdict, method, str(exc), exc, cause)
+
+
+def missing_grant_cause(settings: MailSettings, identity: SenderIdentity) -> str:
+    """Say whose grant Exchange checks for this connection's kind of authentication, and the command that gives it.
+
+    The trustee differs by authentication: the signed-in mailbox or user for basic and delegated OAuth, the app's
+    Exchange service principal for app-only XOAUTH2, and no Send As at all (a mailbox scope) for app-only Graph.
+    """
+    mailbox = identity.from_address.email
+    behalf = identity.sender is not None
+    account = identity.auth_account or settings.username or "<signed-in account>"
+    if settings.transport is TransportKind.GRAPH and settings.auth_type is AuthType.OAUTH2_APP:
+        return (
+            f"app-only Graph needs no Send As: the app (client id {settings.client_id}) must have Mail.Send and "
+            f"its application access policy or RBAC for Applications scope must include {mailbox}; check with "
+            f"Test-ServicePrincipalAuthorization -Identity {settings.client_id} -Resource {mailbox}"
+        )
+    if settings.auth_type is AuthType.OAUTH2_APP:
+        trustee = "<service principal>"
+        grant = (
+            f"Set-Mailbox {mailbox} -GrantSendOnBehalfTo {trustee}" if behalf
+            else f"Add-RecipientPermission -Identity {mailbox} -Trustee {trustee} -AccessRights SendAs"
+        )
+        return (
+            f"for app-only XOAUTH2 the trustee is the app's Exchange service principal, not {account}: a grant to "
+            f"the mailbox the app signs in as does not count. Find it with Get-ServicePrincipal -Identity "
+            f"{settings.client_id} (created by New-ServicePrincipal -AppId {settings.client_id} -ObjectId "
+            f"<Enterprise application object id>), then {grant}"
+        )
+    grant = (
+        f"Set-Mailbox {mailbox} -GrantSendOnBehalfTo {account}" if behalf
+        else f"Add-RecipientPermission -Identity {mailbox} -Trustee {account} -AccessRights SendAs"
+    )
+    shared = " (the app also needs the delegated permission Mail.Send.Shared)" if (
+        settings.transport is TransportKind.GRAPH) else ""
+    return f"the trustee is the signed-in account {account}{shared}: {grant}"
+
+
+def not_live_message(outcome: ProbeOutcome, *, probes: int, waited_s: float) -> str:
+    """Describe a probe that found the permission not live yet, with its likely cause and how long it has waited.
+
+    Before the propagation time has passed the grant may be missing or still on its way; after it, only missing
+    (or given to another principal) remains.
+    """
+    head = f"probe {probes} ({outcome.method}): {outcome.verdict.value}: {outcome.detail}"
+    if outcome.cause is None:
+        return head
+    if waited_s < PROPAGATION_S:
+        return (
+            f"{head}. Either the grant is still propagating (Exchange takes up to an hour) or it was never given "
+            f"to the right principal: {outcome.cause}"
+        )
+    return (
+        f"{head}. Still refused {waited_s / 60:.0f} minutes after the first probe, longer than Exchange takes to "
+        f"apply a grant: it is missing or was given to another principal. {outcome.cause}"
+    )
 
 
 def _probes_envelope(settings: MailSettings, identity: SenderIdentity, mode: ProbeMode) -> bool:

@@ -17,6 +17,8 @@ from airflow.sdk import DAG, get_current_context, task
 from airflow_provider_m365mail.notifications.m365mail import M365EmailNotifier
 
 TEAM = "data-team@contoso.com"
+# Read by `m365mail demo`, which then reports the failed run as intended rather than as an error.
+DEMO_FAILS_ON_PURPOSE = "check_freshness always fails, to send a failure alert"
 
 with DAG(
     dag_id="example_m365mail_notifier",

@@ -61,16 +61,22 @@ def _message_ids_of(
     return message_ids
 
 
+# Airflow's masker skips shorter values, warning "too short": they would mask common words all over the log.
+MIN_MASKED_LENGTH = 5
+
+
 def _mask(secrets: Sequence[str]) -> None:
     """Register secrets with Airflow's log masker (and the task supervisor's, when in a task)."""
     for secret in secrets:
-        mask_secret(secret)
+        if len(secret) >= MIN_MASKED_LENGTH:
+            mask_secret(secret)
 
 
 async def _amask(secrets: Sequence[str]) -> None:
     """Register secrets like ``_mask`` from a running loop, where the blocking form must not talk to the supervisor."""
     for secret in secrets:
-        await amask_secret(secret)
+        if len(secret) >= MIN_MASKED_LENGTH:
+            await amask_secret(secret)
 
 
 class M365MailHook(BaseHook):
@@ -102,7 +108,7 @@ class M365MailHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Return the standard fields' labels for Airflow 3.0 and 3.1 (later versions read the provider info)."""
-        return connection_fields.legacy_ui_field_behaviour()
+        return connection_fields.ui_field_behaviour(legacy=True)
 
     def get_conn(self) -> MailSettings:
         """Return the connection's settings (Airflow's generic accessor)."""
@@ -204,8 +210,9 @@ class M365MailHook(BaseHook):
         :param message_id: Message-ID to use, e.g. from :meth:`derive_message_id`; a new one when empty.
         :param save_to_sent_items: Graph only: keep a copy in the mailbox's Sent Items (default: the connection's
             ``save_to_sent_items``).
-        :param send_separately: Send each To recipient a message of their own (mail merge) over one connection,
-            each with a Message-ID derived from ``message_id`` and the address; ``cc`` and ``bcc`` must be empty.
+        :param send_separately: Send each To recipient a message of their own (mail merge), over up to the
+            connection's ``max_connections`` at once, each with a Message-ID derived from ``message_id`` and the
+            address; ``cc`` and ``bcc`` must be empty.
         :param fail_on_refused_recipients: Raise ``RecipientsPartlyRefusedError`` naming each refused recipient
             and its reply when the server refused some (the others still got the message); else only log them.
         :param check_sent_items: Graph only: look each Message-ID up in Sent Items first and skip those an

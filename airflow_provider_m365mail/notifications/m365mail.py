@@ -9,19 +9,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from importlib.resources import files as package_files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_m365mail.airflow_compat import BaseNotifier, conf, redact
-from airflow_provider_m365mail.core.alert import Alert, AlertEvent, event_for_state, summarize_exception, ui_link
 from airflow_provider_m365mail.get_provider_info import EMAIL_BACKEND
-from airflow_provider_m365mail.hooks.delivery_ledger import ledger_for
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
+from airflow_provider_m365mail.sender_options import SENDER_TEMPLATE_FIELDS, SenderOptions
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
+    from airflow_provider_m365mail.core.alert import Alert
     from airflow_provider_m365mail.core.delivery.ledger import DeliveryLedger
+
+# The alert's facts (core.alert) and the delivery ledger load with the first alert, not when a DAG file that names
+# this notifier is parsed.
 
 DEFAULT_BASE_URL = "http://localhost:8080/"
 
@@ -69,6 +73,8 @@ def alert_from_context(context: Mapping[str, Any]) -> Alert:
 
 
 def _task_alert(context: Mapping[str, Any], ti: Any, base_url: str) -> Alert:
+    from airflow_provider_m365mail.core.alert import Alert, event_for_state, summarize_exception, ui_link
+
     exception = summarize_exception(context.get("exception"), redact=_redact)
     map_index = -1 if _field(ti, "map_index") is None else int(ti.map_index)
     state = _text(_field(ti, "state"))
@@ -93,6 +99,8 @@ def _task_alert(context: Mapping[str, Any], ti: Any, base_url: str) -> Alert:
 
 
 def _run_alert(context: Mapping[str, Any], base_url: str) -> Alert:
+    from airflow_provider_m365mail.core.alert import Alert, AlertEvent, event_for_state, summarize_exception, ui_link
+
     dag_run = context.get("dag_run")
     dag_id = _field(dag_run, "dag_id") or _field(context.get("dag"), "dag_id")
     run_id = _field(dag_run, "run_id") or _field(dag_run, "dag_run_id") or context.get("run_id")
@@ -129,7 +137,7 @@ def _default_template(name: str) -> str:
     return (package_files(__package__) / "templates" / name).read_text(encoding="utf-8")
 
 
-class M365EmailNotifier(BaseNotifier):
+class M365EmailNotifier(SenderOptions, BaseNotifier):
     """
     Email an alert through Microsoft 365 when a task or DAG run fails, retries or succeeds, or misses a deadline.
 
@@ -145,16 +153,22 @@ class M365EmailNotifier(BaseNotifier):
     :param html_content: HTML body, or a ``.html`` template file in the DAG's template search path. (templated)
     :param text_content: Plain-text body, or a ``.txt`` template file. Without both bodies the default ones are
         sent. (templated)
+    :param template: Path of a Jinja file holding the whole HTML body, read when the notifier is created (as the
+        SMTP provider's ``SmtpNotifier(template=...)``); an alternative to ``html_content``.
     :param cc: Copy recipients. (templated)
     :param bcc: Blind copy recipients. (templated)
-    :param from_email: Send as this mailbox (the connection's ``allowed_senders`` must permit it). (templated)
+    :param from_email: The mailbox the alert is sent as, as the operator's ``from_email``. (templated)
+    :param on_behalf_of: The mailbox the alert is sent on behalf of, as the operator's. (templated)
+    :param reply_to: Where replies go, e.g. the on-call list. (templated)
+    :param headers: Extra headers, e.g. ``{"X-Alert-Team": "{{ params.team }}"}``. (templated)
+    :param importance: "low", "normal" or "high" (Outlook marks "high" with a red exclamation mark).
     :param files: Paths of files to attach. (templated)
     :param conn_id: The ``m365mail`` connection (default: ``[email] email_conn_id`` when ``[email] email_backend``
-        is this provider's, else ``m365mail_default``).
+        is this provider's, else ``m365mail_default``). (templated)
     """
 
-    template_fields: Sequence[str] = ("to", "cc", "bcc", "subject", "html_content", "text_content", "from_email",
-                                      "files")
+    template_fields: Sequence[str] = ("to", "cc", "bcc", "subject", "html_content", "text_content",
+                                      *SENDER_TEMPLATE_FIELDS, "files", "conn_id")
     template_ext: Sequence[str] = (".html", ".txt")
 
     def __init__(
@@ -167,18 +181,30 @@ class M365EmailNotifier(BaseNotifier):
         cc: str | Sequence[str] | None = None,
         bcc: str | Sequence[str] | None = None,
         from_email: str | None = None,
+        on_behalf_of: str | None = None,
+        reply_to: str | Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        importance: str = "normal",
         files: str | Sequence[str] | None = None,
         conn_id: str | None = None,
+        template: str | Path | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if template is not None:
+            if html_content is not None:
+                raise ValueError("M365EmailNotifier: give html_content or template, not both")
+            html_content = Path(template).read_text(encoding="utf-8")
         self.to = to
         self.subject = subject
         self.html_content = html_content
         self.text_content = text_content
         self.cc = cc
         self.bcc = bcc
-        self.from_email = from_email
+        self.set_sender_options(
+            from_email=from_email, on_behalf_of=on_behalf_of, reply_to=reply_to, headers=headers,
+            importance=importance,
+        )
         self.files = files or []
         self.conn_id = conn_id
 
@@ -228,9 +254,8 @@ class M365EmailNotifier(BaseNotifier):
             "subject": self.subject or alert.subject,
             "html_content": html,
             "text_content": text,
-            "from_email": self.from_email,
             "files": [self.files] if isinstance(self.files, str) else list(self.files),
-            "message_id": hook.derive_message_id(alert.message_seed, from_email=self.from_email),
+            **self.sender_arguments(hook, alert.message_seed),
             "ledger": self._ledger(context, alert),
         }
 
@@ -240,6 +265,8 @@ class M365EmailNotifier(BaseNotifier):
         Each notifier of a task keeps its own (its recipients and subject are part of the key); alerts about a DAG
         run have none: their callbacks run outside any task instance.
         """
+        from airflow_provider_m365mail.hooks.delivery_ledger import ledger_for
+
         if alert.task_id is None:
             return None
         recipients = "|".join(str(field) for field in (self.to, self.cc, self.bcc, self.subject))

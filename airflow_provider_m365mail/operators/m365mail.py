@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_m365mail.airflow_compat import AirflowFailException
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
+from airflow_provider_m365mail.sender_options import SENDER_TEMPLATE_FIELDS, SenderOptions
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from airflow_provider_m365mail.core.message.outgoing import Attachment
 
 
-class M365EmailOperator(BaseOperator):
+class M365EmailOperator(SenderOptions, BaseOperator):
     """
     Send an email through Microsoft 365 / Exchange Online (or any SMTP server) and return the account of it.
 
@@ -49,8 +50,9 @@ class M365EmailOperator(BaseOperator):
     :param headers: Extra headers, e.g. ``{"X-Report-Id": "{{ run_id }}"}``. (templated)
     :param importance: "low", "normal" or "high".
     :param save_to_sent_items: Graph only: keep a copy in Sent Items (default: the connection's setting).
-    :param send_separately: Send each To recipient a message of their own over one connection (mail merge);
-        each keeps a stable Message-ID of its own. ``cc`` and ``bcc`` must then be empty.
+    :param send_separately: Send each To recipient a message of their own (mail merge), over up to the
+        connection's ``max_connections`` at once; each keeps a stable Message-ID of its own. ``cc`` and ``bcc``
+        must then be empty.
     :param fail_on_refused_recipients: Fail the task, without retries, when the server refused some recipients,
         naming each with its reply (the others still got the message). By default they are only logged.
     :param resend: Send again when the task is cleared after an earlier try delivered everything: a new send
@@ -67,10 +69,7 @@ class M365EmailOperator(BaseOperator):
         "html_content",
         "text_content",
         "files",
-        "from_email",
-        "on_behalf_of",
-        "reply_to",
-        "headers",
+        *SENDER_TEMPLATE_FIELDS,
     )
     template_ext: Sequence[str] = (".html",)
     template_fields_renderers = {"html_content": "html"}
@@ -108,11 +107,10 @@ class M365EmailOperator(BaseOperator):
         self.bcc = bcc
         self.files = files or []
         self.inline_images = dict(inline_images or {})
-        self.from_email = from_email
-        self.on_behalf_of = on_behalf_of
-        self.reply_to = reply_to
-        self.headers = dict(headers or {})
-        self.importance = importance
+        self.set_sender_options(
+            from_email=from_email, on_behalf_of=on_behalf_of, reply_to=reply_to, headers=headers,
+            importance=importance,
+        )
         self.save_to_sent_items = save_to_sent_items
         self.send_separately = send_separately
         self.fail_on_refused_recipients = fail_on_refused_recipients
@@ -137,13 +135,8 @@ class M365EmailOperator(BaseOperator):
                 html_content=self.html_content,
                 text_content=self.text_content,
                 files=[*self._files(), *self._inline_images()],
-                from_email=self.from_email,
-                on_behalf_of=self.on_behalf_of,
-                reply_to=self.reply_to,
-                headers=self.headers,
-                importance=self.importance,
+                **self.sender_arguments(hook, seed),
                 save_to_sent_items=self.save_to_sent_items,
-                message_id=hook.derive_message_id(seed, from_email=self.from_email, on_behalf_of=self.on_behalf_of),
                 send_separately=self.send_separately,
                 fail_on_refused_recipients=self.fail_on_refused_recipients,
                 # Without a ledger, a resend must not be held back by the copy an earlier try left in Sent Items.

@@ -23,7 +23,7 @@ from .mime_from_graph import field
 from .state import Fault, FaultKind, FaultTarget, SmtpStage, StoredMessage
 
 STATS_KEYS = ("token_requests", "tokens_issued", "smtp_sessions", "smtp_messages", "graph_requests", "throttled",
-              "faults_fired", "messages_accepted")
+              "faults_fired", "messages_accepted", "smtp_replies_held")
 RIGHTS = ("send_as", "send_on_behalf")
 MAX_ADMIN_BODY = 256 * 1024
 MAX_DELAY_S = 7 * DAY_S  # propagation delays: Exchange takes up to two hours
@@ -163,7 +163,7 @@ def parse_fault(body: dict[str, Any]) -> Fault:
         raise invalid("target", f"must be one of {', '.join(get_args(FaultTarget))}")
     if kind not in get_args(FaultKind):
         raise invalid("kind", f"must be one of {', '.join(get_args(FaultKind))}")
-    only_for = {"drop_mid_data": "smtp", "lose_answer": "graph"}.get(str(kind))
+    only_for = {"drop_mid_data": "smtp", "lose_answer": "graph", "fail_operation": "acs"}.get(str(kind))
     if only_for is not None and target != only_for:
         raise invalid("kind", f"{kind} applies to the {only_for} target only")
     stage = body.get("stage", "mail")
@@ -218,8 +218,9 @@ async def list_drafts(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     """``GET /_sandbox/stats``: the counters (every documented key present, zero when unused)."""
-    counters = request.app[STATE].stats
-    return web.json_response({**dict.fromkeys(STATS_KEYS, 0), **counters})
+    state = request.app[STATE]
+    held = {"smtp_replies_held": state.smtp_replies_held}
+    return web.json_response({**dict.fromkeys(STATS_KEYS, 0), **state.stats, **held})
 
 
 async def get_tenant(request: web.Request) -> web.Response:

@@ -17,8 +17,10 @@ Right = Literal["send_as", "send_on_behalf"]
 
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
+ACS_AUDIENCE = "https://communication.azure.com"
 DAY_S = 86_400
 MB = 1024 * 1024
+_PSEUDO_TENANTS = ("organizations", "common")
 
 
 def checked(kind: Literal["address", "text"]) -> Any:
@@ -59,6 +61,10 @@ class App:
     full_access: tuple[str, ...] | None = None
     # Application access policy / RBAC for Applications scope for Graph app-only; None: unrestricted.
     graph_scope: tuple[str, ...] | None = None
+    # "Allow public client flows": device code and refresh without a client secret (a CLI on a user's host).
+    public_client: bool = False
+    # Whether an admin consented to ``roles``; until then app-only tokens carry no roles (see /adminconsent).
+    admin_consented: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,30 @@ class Grant:
     mailbox: str
     right: Right
     delay_s: float = 0.0  # seconds after it is granted before Exchange honours it (propagation)
+
+
+@dataclass(frozen=True)
+class HveAccount:
+    """A High Volume Email account: signs in with its password, or as an app added by ``Add-HVEAppAccess``."""
+
+    address: str = checked("address")
+    password: str | None = None
+    active: bool = True  # False: no billing policy, the account shows "Not active" and cannot send
+    app_access: tuple[str, ...] = ()  # client ids added with Add-HVEAppAccess (at most 10)
+
+
+@dataclass(frozen=True)
+class AcsResource:
+    """An Azure Communication Services resource with an Email service and its verified sender domains."""
+
+    name: str = "contoso-acs"
+    access_key: str = "c2FuZGJveC1hY3MtYWNjZXNzLWtleS1ub3QtYS1zZWNyZXQ="  # base64, as the portal shows it
+    sender_domains: tuple[str, ...] = ("contoso.com",)  # verified custom domains linked to the resource
+    # Apps with the "Communication and Email Service Owner" role on the resource (REST and SMTP sign-in)
+    role_apps: tuple[str, ...] = ()
+    max_request_bytes: int = bounded(10 * MB, 1, 1024 * MB)
+    recipients_per_message: int = bounded(50, 1, 1_000_000)
+    polls_running: int = bounded(1, 0, 100)  # how many status polls answer Running before the final status
 
 
 @dataclass(frozen=True)
@@ -101,8 +131,30 @@ class TenantConfig:
     basic_auth_enabled: bool = True  # False: 535 5.7.139 ... basic authentication is disabled
     relay_allowed_ips: tuple[str, ...] = ("127.0.0.1",)  # connector by IP for the relay listener
     impersonators: tuple[str, ...] = ()  # accounts with the ApplicationImpersonation role (EWS)
+    admins: tuple[str, ...] = ()  # accounts that may grant admin consent (e.g. Cloud Application Administrator)
     token_lifetime_s: int = bounded(3600, 1, DAY_S)
+    # Delegated sign-in: a device code lives 15 minutes and is polled every 5 s; a refresh token lives 90 days,
+    # a new one comes with every redemption, and the one redeemed keeps working for ``refresh_token_grace_s``.
+    device_code_lifetime_s: int = bounded(900, 1, DAY_S)
+    device_code_interval_s: int = bounded(5, 1, 60)
+    refresh_token_lifetime_s: int = bounded(90 * DAY_S, 1, 365 * DAY_S)
+    refresh_token_grace_s: int = bounded(60, 0, DAY_S)
     limits: Limits = field(default_factory=Limits)
+    hve_accounts: tuple[HveAccount, ...] = ()
+    acs: AcsResource = field(default_factory=AcsResource)
+
+    def hve_account(self, address: str) -> HveAccount | None:
+        """Return the HVE account with this address (case-insensitive), if any."""
+        wanted = address.casefold()
+        return next((a for a in self.hve_accounts if a.address.casefold() == wanted), None)
+
+    def path_segment(self, segment: str) -> str | None:
+        """Return the tenant segment endpoints should use for a URL's tenant name, or None if it is not ours."""
+        if segment.casefold() in _PSEUDO_TENANTS:
+            return segment.casefold()
+        if segment.casefold() == self.tenant_id.casefold() or self.is_internal(f"x@{segment}"):
+            return self.tenant_id
+        return None
 
     def mailbox(self, address: str) -> Mailbox | None:
         """Return the mailbox with this address (case-insensitive), if any."""
@@ -134,8 +186,16 @@ def default_tenant() -> TenantConfig:
             App(
                 client_id="11111111-2222-4333-8444-555555555555",
                 client_secret="sandbox-client-secret-value",
+                public_client=True,
             ),
         ),
+        hve_accounts=(
+            HveAccount(
+                "hve@contoso.com", password="Hve-Passw0rd!", app_access=("11111111-2222-4333-8444-555555555555",)
+            ),
+        ),
+        acs=AcsResource(role_apps=("11111111-2222-4333-8444-555555555555",)),
+        admins=("alice@contoso.com",),
         grants=(
             Grant("airflow@contoso.com", "reports@contoso.com", "send_as"),
             Grant("airflow@contoso.com", "data-team@contoso.com", "send_on_behalf"),
@@ -175,11 +235,19 @@ def tenant_from_mapping(data: Mapping[str, Any]) -> TenantConfig:
             values[key] = tuple(Grant(**g) for g in value)
         elif key == "limits":
             values[key] = Limits(**value)
+        elif key == "hve_accounts":
+            values[key] = tuple(HveAccount(**_tuples(a)) for a in value)
+        elif key == "acs":
+            values[key] = AcsResource(**_tuples(value))
         elif isinstance(value, list):
             values[key] = tuple(value)
         else:
             values[key] = value
     return replace(TenantConfig(), **values)
+
+
+def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
 
 
 def _app(data: Mapping[str, Any]) -> App:

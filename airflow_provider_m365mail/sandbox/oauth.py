@@ -20,21 +20,24 @@ from urllib.parse import unquote_plus, urlparse
 import jwt
 from aiohttp import web
 
+from . import oauth_authorize, oauth_consent, oauth_device
 from . import oauth_errors as errors
-from .config import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, App, TenantConfig
+from .config import ACS_AUDIENCE, EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, App, TenantConfig
 from .http_wire import STATE
 from .oauth_assertion import verify_client_assertion
 from .oauth_errors import TokenError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# Grants that act for a user: without a client secret or assertion only an app allowing public client flows may.
+_USER_GRANTS = ("password", "refresh_token", "authorization_code", oauth_device.DEVICE_CODE_GRANT)
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 # Resource (App ID URI) -> token audience. Exchange answers to both of its spellings.
 RESOURCES = {
     "https://outlook.office365.com": EXCHANGE_AUDIENCE,
     "https://outlook.office.com": EXCHANGE_AUDIENCE,
     "https://graph.microsoft.com": GRAPH_AUDIENCE,
+    "https://communication.azure.com": ACS_AUDIENCE,  # Azure RBAC decides what the app may do, not token roles
 }
-_PSEUDO_TENANTS = ("organizations", "common")
 
 
 def add_routes(app: web.Application) -> None:
@@ -44,25 +47,19 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     app.router.add_get("/{tenant}/discovery/v2.0/keys", jwks)
     app.router.add_post("/{tenant}/oauth2/v2.0/token", token)
+    oauth_device.add_routes(app)
+    oauth_authorize.add_routes(app)
+    oauth_consent.add_routes(app)
 
 
 def _base(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def _resolve_tenant(tenant: TenantConfig, segment: str) -> str | None:
-    """Return the path segment endpoints should use for this tenant name, or None if it is not ours."""
-    if segment.casefold() in _PSEUDO_TENANTS:
-        return segment.casefold()
-    if segment.casefold() == tenant.tenant_id.casefold() or tenant.is_internal(f"x@{segment}"):
-        return tenant.tenant_id
-    return None
-
-
 async def openid_configuration(request: web.Request) -> web.Response:
     """Answer tenant discovery, which MSAL fetches when an application object is built."""
     state = request.app[STATE]
-    segment = _resolve_tenant(state.tenant, request.match_info["tenant"])
+    segment = state.tenant.path_segment(request.match_info["tenant"])
     if segment is None:
         return errors.unknown_tenant(request, request.match_info["tenant"]).response()
     base = f"{_base(request)}/{segment}"
@@ -91,7 +88,7 @@ async def openid_configuration(request: web.Request) -> web.Response:
 async def jwks(request: web.Request) -> web.Response:
     """Publish the token signing key so resource servers can validate sandbox tokens."""
     state = request.app[STATE]
-    if _resolve_tenant(state.tenant, request.match_info["tenant"]) is None:
+    if state.tenant.path_segment(request.match_info["tenant"]) is None:
         return errors.unknown_tenant(request, request.match_info["tenant"]).response()
     return web.json_response(state.tokens.jwks())
 
@@ -135,7 +132,7 @@ async def token(request: web.Request) -> web.Response:
             if fault.kind == "timeout":
                 await asyncio.sleep(fault.wait_s())
             raise errors.token_fault(request, fault)
-        if _resolve_tenant(state.tenant, request.match_info["tenant"]) is None:
+        if state.tenant.path_segment(request.match_info["tenant"]) is None:
             raise errors.unknown_tenant(request, request.match_info["tenant"])
         try:
             posted = await request.post()
@@ -154,16 +151,22 @@ async def token(request: web.Request) -> web.Response:
         if app is None:
             raise errors.unknown_client(request, client_id, state.tenant.tenant_id)
         confidential = _authenticate_client(request, app, form)
+        if grant_type not in (*_USER_GRANTS, "client_credentials"):
+            raise errors.unsupported_grant(request, grant_type)
+        if not confidential and (grant_type == "client_credentials" or not app.public_client):
+            raise errors.missing_client_credentials(request)
         if grant_type == "client_credentials":
-            if not confidential:
-                raise errors.missing_client_credentials(request)
             body = _client_credentials(request, app, form)
         elif grant_type == "password":
             body = _password(request, app, form)
         elif grant_type == "refresh_token":
             body = _refresh(request, app, form)
+        elif grant_type == "authorization_code":
+            code = oauth_authorize.redeem(request, app, form)
+            body = _user_tokens(request, app, code.user, " ".join(code.scopes), form, nonce=code.nonce)
         else:
-            raise errors.unsupported_grant(request, grant_type)
+            user, scope = oauth_device.redeem(request, app, form)
+            body = _user_tokens(request, app, user, scope, form)
     except TokenError as exc:
         return exc.response()
     state.stats["tokens_issued"] += 1
@@ -228,13 +231,15 @@ def _client_credentials(request: web.Request, app: App, form: dict[str, str]) ->
     audience, _, names = _split_scopes(request, state.tenant, scope)
     if names != [".default"]:
         raise errors.default_scope_required(request, scope)
-    roles = [r for r in app.roles if _belongs_to(r, audience)]
+    roles = [r for r in app.roles if _belongs_to(r, audience)] if app.admin_consented else []
     access = state.tokens.issue_app_token(app.client_id, audience, roles)
     return {**_lifetimes(state.tenant), "access_token": access}
 
 
 def _belongs_to(permission: str, audience: str) -> bool:
     """Tell whether a permission name is one the resource behind ``audience`` defines."""
+    if audience == ACS_AUDIENCE:
+        return False
     return permission.startswith("SMTP.") if audience == EXCHANGE_AUDIENCE else permission.startswith("Mail.")
 
 
@@ -267,15 +272,21 @@ def _refresh(request: web.Request, app: App, form: dict[str, str]) -> dict[str, 
     refresh_token = form.get("refresh_token") or ""
     if not refresh_token:
         raise errors.missing_parameter(request, "refresh_token")
-    redeemed = state.tokens.redeem_refresh_token(refresh_token, app.client_id)
-    if redeemed is None or state.tenant.mailbox(redeemed[0]) is None:
+    tenant = state.tenant
+    redeemed = state.refresh_tokens.redeem(refresh_token, app.client_id, now=state.clock(),
+                                           lifetime_s=tenant.refresh_token_lifetime_s,
+                                           grace_s=tenant.refresh_token_grace_s)
+    if redeemed == "expired":
+        raise errors.refresh_token_expired(request)
+    if redeemed == "superseded":
+        raise errors.refresh_token_superseded(request)
+    if redeemed == "unknown" or tenant.mailbox(redeemed.user) is None:
         raise errors.bad_refresh_token(request)
-    user, original = redeemed
-    return _user_tokens(request, app, user, form.get("scope") or " ".join(original), form)
+    return _user_tokens(request, app, redeemed.user, form.get("scope") or " ".join(redeemed.scopes), form)
 
 
 def _user_tokens(
-    request: web.Request, app: App, user: str, scope: str, form: dict[str, str]
+    request: web.Request, app: App, user: str, scope: str, form: dict[str, str], *, nonce: str | None = None
 ) -> dict[str, Any]:
     state = request.app[STATE]
     audience, sent, names = _split_scopes(request, state.tenant, scope)
@@ -288,9 +299,9 @@ def _user_tokens(
         "access_token": access_token,
     }
     if "offline_access" in requested:
-        body["refresh_token"] = state.tokens.issue_refresh_token(app.client_id, user, scope.split())
+        body["refresh_token"] = state.refresh_tokens.issue(app.client_id, user, scope.split(), now=state.clock())
     if "openid" in requested:
-        body["id_token"] = state.tokens.issue_user_token(app.client_id, user, app.client_id, [])
+        body["id_token"] = state.tokens.issue_user_token(app.client_id, user, app.client_id, [], nonce=nonce)
     if form.get("client_info") == "1":
         # MSAL keys its account cache on client_info: the user's object id and the tenant id.
         oid = jwt.decode(access_token, options={"verify_signature": False})["oid"]

@@ -135,6 +135,58 @@ def bad_refresh_token(request: web.Request) -> TokenError:
     return aadsts(request, 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
 
 
+def refresh_token_expired(request: web.Request) -> TokenError:
+    """AADSTS700082: the refresh token outlived its lifetime; the user must sign in again."""
+    return aadsts(request, 400, "invalid_grant", 700082,
+                  "The refresh token has expired due to inactivity. The token was issued on an earlier date and was "
+                  "inactive for the configured lifetime.")
+
+
+def refresh_token_superseded(request: web.Request) -> TokenError:
+    """AADSTS50173: a refresh token that was already exchanged for a newer one, past its grace period."""
+    return aadsts(request, 400, "invalid_grant", 50173,
+                  "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user "
+                  "might have changed or reset their password.")
+
+
+def authorization_pending(request: web.Request) -> TokenError:
+    """AADSTS70016: the user has not yet entered the device code; the client keeps polling."""
+    return aadsts(request, 400, "authorization_pending", 70016,
+                  "The provided request has not yet been authorized by the user. The user must input their code.")
+
+
+def device_code_expired(request: web.Request) -> TokenError:
+    """AADSTS70019: the device code's lifetime is over; the client starts a new sign-in."""
+    return aadsts(request, 400, "expired_token", 70019, "Verification code expired.")
+
+
+def bad_device_code(request: web.Request) -> TokenError:
+    """AADSTS70000: a device code the sandbox never issued (or issued to another client, or already redeemed)."""
+    return aadsts(request, 400, "invalid_grant", 70000,
+                  "Provided grant is invalid or malformed. The device_code is not valid.")
+
+
+def bad_authorization_code(request: web.Request) -> TokenError:
+    """AADSTS70008: an authorization code that is unknown, already redeemed or expired."""
+    return aadsts(request, 400, "invalid_grant", 70008,
+                  "The provided authorization code or refresh token has expired due to inactivity. Send a new "
+                  "interactive authorization request for this user and resource.")
+
+
+def redirect_uri_mismatch(request: web.Request) -> TokenError:
+    """AADSTS50011: the redirect URI differs from the one the code was issued for (or is not registered)."""
+    return aadsts(request, 400, "invalid_client", 50011,
+                  "The redirect URI specified in the request does not match the redirect URIs configured for the "
+                  "application.")
+
+
+def pkce_mismatch(request: web.Request) -> TokenError:
+    """AADSTS50148: the code_verifier does not hash to the code_challenge of the authorization request."""
+    return aadsts(request, 400, "invalid_grant", 50148,
+                  "The code_verifier does not match the code_challenge supplied in the authorization request for "
+                  "PKCE.")
+
+
 def token_fault(request: web.Request, fault: Fault) -> TokenError:
     """The answer of an injected token endpoint fault (a timeout ends in 504 once its wait is over)."""
     status = 504 if fault.kind == "timeout" else (fault.code or 500)

@@ -8,21 +8,29 @@ sleeping. Mark a test with
 ``@pytest.mark.sandbox(faults=[{"target": "smtp", "kind": "reply", "code": 421, "stage": "mail"}],
 tenant={"smtp_auth_enabled": False})`` to arm faults or change tenant settings before it runs.
 
-The sandbox modules are imported inside the fixtures, so loading this plugin costs nothing in test runs that do
-not use it.
+To test DAGs: ``m365_airflow_connections`` exports the sandbox's ready-made connections as ``AIRFLOW_CONN_*``
+variables for the test (``m365mail_default`` plus ``m365mail_<name>``), and ``m365_dag_test`` runs a DAG file with
+``airflow dags test`` in a throwaway Airflow (migrated once per session) against the sandbox.
+
+The sandbox modules are imported inside the fixtures, and Airflow is only ever run in a subprocess, so loading this
+plugin costs nothing in test runs that do not use it and needs no Airflow in those that use only the sandbox.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from .airflow_run import DagTestRun, LocalAirflow
     from .config import TenantConfig
     from .server import Sandbox
+
+RunDag = Callable[..., "DagTestRun"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,3 +114,57 @@ def m365_sandbox_clock(m365_sandbox: Sandbox) -> Iterator[SandboxClock]:
         yield clock
     finally:
         m365_sandbox.call(lambda: setattr(state, "clock", original))
+
+
+@pytest.fixture
+def m365_airflow_connections(m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Export the sandbox's connections as ``AIRFLOW_CONN_M365MAIL_*`` for this test; return the variables set.
+
+    ``m365mail_default`` is the app-only OAuth2 SMTP connection; ``m365mail_smtp_basic``, ``m365mail_graph`` and
+    the others are the ready-made ones of ``settings.json``. Hooks and operators built in the test process read
+    them the way a worker does.
+    """
+    from .airflow_run import connection_variables
+
+    variables = connection_variables(m365_sandbox.settings)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return variables
+
+
+@pytest.fixture(scope="session")
+def m365_airflow(tmp_path_factory: pytest.TempPathFactory) -> LocalAirflow:
+    """Return a throwaway Airflow home with a migrated SQLite database, shared by the session's DAG runs."""
+    from .airflow_run import LocalAirflow
+
+    airflow = LocalAirflow(tmp_path_factory.mktemp("m365-airflow"))
+    airflow.migrate()
+    return airflow
+
+
+@pytest.fixture
+def m365_dag_test(m365_sandbox: Sandbox, m365_airflow: LocalAirflow) -> RunDag:
+    """Return ``run(dag_file, dag_id, conf=None, connections=None) -> DagTestRun``: one ``airflow dags test``.
+
+    The DAG file's folder becomes the DAGs folder; the sandbox's connections are passed (``connections`` maps
+    more conn ids to Airflow JSON connections). Assert on ``m365_sandbox.messages()`` afterwards.
+    """
+    import dataclasses
+
+    from .airflow_run import DagTestRun, sandbox_connections
+
+    def run(
+        dag_file: str | Path,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        connections: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> DagTestRun:
+        airflow = dataclasses.replace(
+            m365_airflow,
+            connections={**sandbox_connections(m365_sandbox.settings), **(connections or {})},
+            dags_folder=Path(dag_file).resolve().parent,
+        )
+        done = airflow.dags_test(dag_id, conf)
+        return DagTestRun(done.returncode, done.stdout, done.stderr)
+
+    return run

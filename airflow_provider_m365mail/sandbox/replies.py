@@ -39,6 +39,12 @@ THREAD_LIMIT = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
 SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"
 DIRECT_SEND_EXTERNAL = "550 5.4.1 Recipient address rejected: Access denied"
 RELAY_DENIED = "550 5.7.64 TenantAttribution; Relay Access Denied"
+# High Volume Email: Microsoft documents the rules (internal recipients only, an account without a billing policy
+# is "Not active"); the exact reply texts below are Exchange Online's wording for the same refusals.
+HVE_EXTERNAL_RECIPIENT = "550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain"
+HVE_NOT_ACTIVE = "550 5.7.1 Sending denied: the HVE account is not active (no billing policy is assigned)"
+# Azure Communication Services' SMTP endpoint: the MailFrom must belong to a verified domain of the resource.
+ACS_SENDER_NOT_VERIFIED = "550 5.7.1 Sender address is not a MailFrom address of a domain linked to this resource"
 SERVER_ERROR = "451 4.3.0 Temporary server error. Please try again later"
 TIMED_OUT = "421 4.4.1 Connection timed out"
 

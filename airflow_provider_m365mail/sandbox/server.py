@@ -26,9 +26,11 @@ from typing import Any, TypeVar
 import trustme
 from aiohttp import web
 
+from .acs import OPERATIONS as ACS_OPERATIONS
 from .certificates import CA_CERT, load_or_create
 from .config import TenantConfig, default_tenant
 from .graph_access import GRAPH_STORE
+from .settings_file import describe
 from .smtp import LISTENERS, Listener, SmtpShared, protocol_factory
 from .state import SandboxState, StoredMessage
 from .web import build_app
@@ -71,6 +73,8 @@ class Sandbox:
             "ssl": ssl_port,
             "direct_send": direct_send_port,
             "relay": relay_port,
+            "hve": 0,
+            "acs_smtp": 0,
         }
         self._http_port = http_port
         self._servers: list[asyncio.Server] = []
@@ -112,7 +116,7 @@ class Sandbox:
         except BaseException:
             await self.stop()
             raise
-        self.settings = self._describe(smtp_ports, http_port)
+        self.settings = describe(self.tenant, self.host, self.ca_file, smtp_ports, http_port)
         temporary = self.settings_file.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(self.settings, indent=2), encoding="utf-8")
         os.replace(temporary, self.settings_file)
@@ -218,13 +222,15 @@ class Sandbox:
         return message_from_bytes(self.raw(message_id), policy=policy.default)
 
     def reset(self, tenant: TenantConfig | None = None) -> None:
-        """Forget messages, faults, counters, server errors, admin-API grants and Graph drafts; restore the tenant."""
+        """Forget messages, faults, counters, server errors, admin-API grants, Graph drafts and ACS operations;
+        restore the tenant."""
         self._errors.clear()
 
         def forget() -> None:
             self.state.reset(tenant or self.tenant)
             if self._runner is not None:
                 self._runner.app[GRAPH_STORE].clear()
+                self._runner.app[ACS_OPERATIONS].clear()
 
         self.call(forget)
 
@@ -235,91 +241,6 @@ class Sandbox:
         if errors:
             raise SandboxError(f"{len(errors)} error(s) inside the sandbox; the first: {errors[0]!r}") from errors[0]
 
-    # -- internals -------------------------------------------------------------------------------------------
-
-    def _describe(self, smtp_ports: dict[Listener, int], http_port: int) -> dict[str, Any]:
-        """Return the settings.json content: endpoints, credentials and ready-made Airflow connections."""
-        tenant, host, ca = self.tenant, self.host, str(self.ca_file)
-        http_base = f"https://{host}:{http_port}"
-        authority_host = f"{host}:{http_port}"
-        graph_endpoint = f"{http_base}/v1.0"
-        basic = next((m for m in tenant.mailboxes if m.password), None)
-        app = next((a for a in tenant.apps if a.client_secret), None)
-        from_email = basic.address if basic else ""
-        allowed = ",".join(
-            g.mailbox for g in tenant.grants if basic and g.principal.casefold() == basic.address.casefold()
-        )
-        other_sender = f"alerts@{tenant.accepted_domains[0]}" if tenant.accepted_domains else from_email
-        smtp = {"transport": "smtp", "ca_bundle": ca, "from_email": from_email, "allowed_senders": allowed}
-        anonymous = {"transport": "smtp", "security": "starttls", "auth_type": "none", "ca_bundle": ca,
-                     "from_email": other_sender}
-        oauth = {"tenant_id": tenant.tenant_id, "authority_host": authority_host}
-
-        def connection(port: int | None, login: str | None, password: str | None, **extra: Any) -> dict[str, Any]:
-            conn: dict[str, Any] = {"conn_type": "m365mail"}
-            if port is not None:
-                conn.update(host=host, port=port)
-            if login is not None:
-                conn.update(login=login, password=password)
-            return {**conn, "extra": extra}
-
-        connections: dict[str, Any] = {}
-        if basic is not None:
-            connections["smtp_basic"] = connection(
-                smtp_ports["submission"], basic.address, basic.password,
-                **smtp, smtp_mode="submission", security="starttls", auth_type="basic",
-            )
-            connections["smtp_ssl"] = connection(
-                smtp_ports["ssl"], basic.address, basic.password,
-                **smtp, smtp_mode="submission", security="ssl", auth_type="basic",
-            )
-        if basic is not None and app is not None:
-            connections["smtp_oauth2"] = connection(
-                smtp_ports["submission"], basic.address, app.client_secret,
-                **smtp, **oauth, smtp_mode="submission", security="starttls", auth_type="oauth2_app",
-                client_id=app.client_id,
-            )
-        connections["direct_send"] = connection(smtp_ports["direct_send"], None, None, **anonymous,
-                                                smtp_mode="direct_send")
-        connections["relay"] = connection(smtp_ports["relay"], None, None, **anonymous, smtp_mode="relay")
-        if app is not None:
-            connections["graph"] = connection(
-                None, basic.address if basic is not None else None, app.client_secret,
-                transport="graph", **oauth, client_id=app.client_id, graph_endpoint=graph_endpoint,
-                ca_bundle=ca, from_email=from_email, allowed_senders=allowed,
-            )
-        if basic is not None:
-            connections["ews"] = connection(
-                None, basic.address, basic.password, transport="ews", auth_type="ntlm",
-                ews_url=f"{http_base}/EWS/Exchange.asmx", ca_bundle=ca, from_email=from_email, allowed_senders=allowed,
-            )
-        return {
-            "smtp": {
-                "host": host,
-                "submission_port": smtp_ports["submission"],
-                "ssl_port": smtp_ports["ssl"],
-                "direct_send_port": smtp_ports["direct_send"],
-                "relay_port": smtp_ports["relay"],
-            },
-            "http_base": http_base,
-            "token_endpoint": f"{http_base}/{tenant.tenant_id}/oauth2/v2.0/token",
-            "authority_host": authority_host,
-            "graph_endpoint": graph_endpoint,
-            "ews_url": f"{http_base}/EWS/Exchange.asmx",
-            "inbox_url": f"{http_base}/",
-            "admin_url": f"{http_base}/_sandbox",
-            "ca_file": ca,
-            "tenant_id": tenant.tenant_id,
-            "client_id": app.client_id if app else None,
-            "client_secret": app.client_secret if app else None,
-            "mailboxes": [
-                {"address": m.address, "display_name": m.display_name}
-                | ({"password": m.password} if m.password else {})
-                for m in tenant.mailboxes
-            ],
-            "basic_user": {"address": basic.address, "password": basic.password} if basic else None,
-            "airflow_connections": connections,
-        }
 
 
 class _ErrorCapture(logging.Handler):

@@ -28,18 +28,29 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Se
 
 from . import replies
 from .smtp_auth import SignIn, check_basic, check_xoauth2
+from .smtp_volume import (
+    VOLUME_LISTENERS,
+    VolumeListener,
+    check_hve_xoauth2,
+    check_volume_basic,
+    volume_recipient_refusal,
+    volume_sender_refusal,
+)
 from .state import FaultKind, SandboxState, SmtpStage
 
-Listener = Literal["submission", "ssl", "direct_send", "relay"]
-LISTENERS: tuple[Listener, ...] = ("submission", "ssl", "direct_send", "relay")
+Listener = Literal["submission", "ssl", "direct_send", "relay", "hve", "acs_smtp"]
+LISTENERS: tuple[Listener, ...] = ("submission", "ssl", "direct_send", "relay", "hve", "acs_smtp")
 TRANSPORTS: dict[Listener, str] = {
     "submission": "smtp_submission",
     "ssl": "smtp_ssl",
     "direct_send": "direct_send",
     "relay": "relay",
+    "hve": "hve",
+    "acs_smtp": "acs_smtp",
 }
 HOSTNAME = "m365mail-sandbox"
-_AUTH_LISTENERS: frozenset[Listener] = frozenset({"submission", "ssl"})
+_AUTH_LISTENERS: frozenset[Listener] = frozenset({"submission", "ssl", "hve", "acs_smtp"})
+_STARTTLS_FIRST: frozenset[Listener] = frozenset({"submission", "hve", "acs_smtp"})
 _AUTH_MECHANISMS = ("LOGIN", "PLAIN", "XOAUTH2")
 _STAGE_FAULTS: tuple[FaultKind, ...] = ("reply", "timeout")
 _DROP_FAULTS: tuple[FaultKind, ...] = ("drop_mid_data",)
@@ -94,9 +105,11 @@ class ExchangeSMTP(SMTP):
             data_size_limit=shared.state.tenant.limits.max_message_size,
             enable_SMTPUTF8=True,
             tls_context=None if listener == "ssl" else shared.relay_tls if listener == "relay" else shared.tls,
-            require_starttls=listener == "submission",
+            require_starttls=listener in _STARTTLS_FIRST,
             auth_require_tls=listener != "ssl",
-            auth_exclude_mechanism=() if offers_auth else _AUTH_MECHANISMS,
+            auth_exclude_mechanism=(
+                _AUTH_MECHANISMS if not offers_auth else ("XOAUTH2",) if listener == "acs_smtp" else ()
+            ),
             authenticator=handler.check_password,
             loop=asyncio.get_running_loop(),
         )
@@ -192,7 +205,12 @@ class ExchangeSession:
         if fault is None:
             return None
         if fault.kind == "timeout":
-            await asyncio.sleep(fault.wait_s())
+            # Counted while held, so a test can tell that a client gave up before the server answered.
+            self.state.smtp_replies_held += 1
+            try:
+                await asyncio.sleep(fault.wait_s())
+            finally:
+                self.state.smtp_replies_held -= 1
             return replies.TIMED_OUT
         return replies.fault_reply(fault.code, fault.message)
 
@@ -213,6 +231,10 @@ class ExchangeSession:
     ) -> AuthResult:
         """Check AUTH PLAIN / LOGIN (aiosmtpd's ``authenticator``): basic authentication."""
         credentials = cast(LoginPassword, auth_data)
+        if self.listener in VOLUME_LISTENERS:
+            return self._sign_in(check_volume_basic(
+                cast(VolumeListener, self.listener), self.state.tenant, credentials.login, credentials.password
+            ))
         return self._sign_in(check_basic(self.state.tenant, credentials.login, credentials.password))
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -227,13 +249,16 @@ class ExchangeSession:
                 sasl = base64.b64decode(args[1], validate=True)
             except binascii.Error:
                 return _refused(replies.MALFORMED_AUTH)
+        if self.listener == "hve":
+            return self._sign_in(check_hve_xoauth2(self.state.tenant, self.state.tokens, sasl))
         return self._sign_in(check_xoauth2(self.state.tenant, self.state.tokens, sasl))
 
     def _sign_in(self, outcome: SignIn | str) -> AuthResult:
         if isinstance(outcome, str):
             return _refused(outcome)
         self.mailbox, self._rights_principal = outcome.mailbox, outcome.rights_principal
-        self._claimed = self.state.open_smtp_session(outcome.mailbox)
+        # HVE and ACS sit outside the mailbox limits (connections, rate, recipients a day)
+        self._claimed = self.listener not in VOLUME_LISTENERS and self.state.open_smtp_session(outcome.mailbox)
         return AuthResult(success=True, auth_data=outcome.mailbox)
 
     def release(self) -> None:
@@ -282,6 +307,10 @@ class ExchangeSession:
             return refusal
         if self.listener == "direct_send" and not self.state.tenant.is_internal(address):
             return replies.DIRECT_SEND_EXTERNAL
+        if self.listener in VOLUME_LISTENERS:
+            refusal = volume_recipient_refusal(cast(VolumeListener, self.listener), self.state.tenant, address)
+            if refusal is not None:
+                return refusal
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return replies.RECIPIENT_OK
@@ -294,7 +323,7 @@ class ExchangeSession:
             return refusal
         raw = envelope.original_content or b""
         headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
-        if self.mailbox is not None:
+        if self.mailbox is not None and self.listener not in VOLUME_LISTENERS:
             refusal = self._refuse_header_sender(self.mailbox, headers) or self.state.admit_submission(
                 self.mailbox, len(envelope.rcpt_tos)
             )
@@ -321,6 +350,8 @@ class ExchangeSession:
             return None
         if self.mailbox is None or self.missed_ehlo_after_tls:
             return replies.NOT_AUTHENTICATED
+        if self.listener in VOLUME_LISTENERS:
+            return volume_sender_refusal(cast(VolumeListener, self.listener), self.state.tenant, self.mailbox, address)
         if not self._claimed:
             self._claimed = self.state.open_smtp_session(self.mailbox)
             if not self._claimed:

@@ -43,16 +43,24 @@ def check_xoauth2(tenant: TenantConfig, tokens: TokenIssuer, sasl: bytes) -> Sig
     App-only tokens need the ``SMTP.SendAsApp`` role and FullAccess on the mailbox; delegated tokens need the
     ``SMTP.Send`` scope and must belong to the named user.
     """
-    parsed = parse_xoauth2(sasl)
-    if parsed is None:
+    verified = exchange_token_claims(tokens, sasl)
+    if verified is None:
         return replies.AUTH_FAILED
-    user, token = parsed
-    try:
-        claims = tokens.verify(token, EXCHANGE_AUDIENCE)
-    except InvalidToken:
-        return replies.AUTH_FAILED
+    user, claims = verified
     sign_in = _token_sign_in(tenant, claims, user)
     return replies.AUTH_FAILED if sign_in is None else _smtp_auth_switches(tenant, sign_in)
+
+
+def exchange_token_claims(tokens: TokenIssuer, sasl: bytes) -> tuple[str, dict[str, Any]] | None:
+    """Return (user, claims) of an XOAUTH2 string carrying a valid Exchange token, or None."""
+    parsed = parse_xoauth2(sasl)
+    if parsed is None:
+        return None
+    user, token = parsed
+    try:
+        return user, tokens.verify(token, EXCHANGE_AUDIENCE)
+    except InvalidToken:
+        return None
 
 
 def parse_xoauth2(sasl: bytes) -> tuple[str, str] | None:

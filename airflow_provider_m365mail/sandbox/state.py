@@ -21,12 +21,17 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, Literal
 
+from .auth_codes import AuthorizationCodes
 from .config import Grant, Right, TenantConfig
+from .device_codes import DeviceCodes
+from .refresh_tokens import RefreshTokens
 from .tokens import TokenIssuer
 
-FaultTarget = Literal["smtp", "graph", "token", "ews"]
+FaultTarget = Literal["smtp", "graph", "token", "ews", "acs"]
 # "lose_answer" (Graph sendMail only): the message is accepted, but the client gets a 504 instead of the 202.
-FaultKind = Literal["drop_mid_data", "reply", "timeout", "lose_answer"]
+# "fail_operation" (ACS only): the send is accepted (202) and its operation ends Failed with ``message``
+# ("Code: text").
+FaultKind = Literal["drop_mid_data", "reply", "timeout", "lose_answer", "fail_operation"]
 SmtpStage = Literal["connect", "ehlo", "auth", "mail", "rcpt", "data"]
 SendAsChannel = Literal["smtp", "graph", "ews"]
 FAULT_WAIT_S = 30.0  # how long a "timeout" fault hangs by default: longer than the usual client timeouts
@@ -99,8 +104,14 @@ class SandboxState:
     clock: Callable[[], float] = time.time
     tokens: TokenIssuer = field(init=False)
     configured_tenant: TenantConfig = field(init=False)
+    # Delegated sign-ins in progress and their refresh tokens: kept across ``reset()``, as users stay signed in.
+    device_codes: DeviceCodes = field(default_factory=DeviceCodes)
+    authorization_codes: AuthorizationCodes = field(default_factory=AuthorizationCodes)
+    refresh_tokens: RefreshTokens = field(default_factory=RefreshTokens)
     stats: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
+    # SMTP replies a "timeout" fault holds back right now: a gauge, so a reset never makes it lie
+    smtp_replies_held: int = 0
     _grants: dict[tuple[str, str, Right], _ActiveGrant] = field(default_factory=dict)
     _scope_additions: dict[tuple[str, str], _ScopeAddition] = field(default_factory=dict)
     _send_as_refusals: Counter[tuple[SendAsChannel, str]] = field(default_factory=Counter)

@@ -5,7 +5,6 @@ The signing key is kept in the state folder so tokens stay valid across a restar
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 import uuid
@@ -46,8 +45,6 @@ class TokenIssuer:
                     serialization.NoEncryption(),
                 )
             )
-        # Refresh tokens are opaque to clients; the sandbox remembers what each stands for.
-        self._refresh_tokens: dict[str, tuple[str, str, tuple[str, ...]]] = {}
 
     @property
     def issuer(self) -> str:
@@ -59,24 +56,14 @@ class TokenIssuer:
         return self._sign({"aud": audience, "appid": client_id, "azp": client_id, "roles": list(roles),
                            "oid": _stable_id(client_id), "sub": _stable_id(client_id)})
 
-    def issue_user_token(self, client_id: str, user: str, audience: str, scopes: Sequence[str]) -> str:
-        """Return a delegated token for ``user`` carrying the space-separated ``scp`` claim."""
+    def issue_user_token(
+        self, client_id: str, user: str, audience: str, scopes: Sequence[str], *, nonce: str | None = None
+    ) -> str:
+        """Return a delegated token (or ID token) for ``user`` carrying the space-separated ``scp`` claim."""
         return self._sign({"aud": audience, "appid": client_id, "azp": client_id, "scp": " ".join(scopes),
                            "upn": user, "preferred_username": user, "unique_name": user,
-                           "oid": _stable_id(user), "sub": _stable_id(client_id + user)})
-
-    def issue_refresh_token(self, client_id: str, user: str, scopes: Sequence[str]) -> str:
-        """Return an opaque refresh token that ``redeem_refresh_token`` accepts."""
-        token = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode().rstrip("=")
-        self._refresh_tokens[token] = (client_id, user, tuple(scopes))
-        return token
-
-    def redeem_refresh_token(self, token: str, client_id: str) -> tuple[str, tuple[str, ...]] | None:
-        """Return (user, scopes) for a refresh token issued to ``client_id``, or None if unknown."""
-        found = self._refresh_tokens.get(token)
-        if found is None or found[0] != client_id:
-            return None
-        return found[1], found[2]
+                           "oid": _stable_id(user), "sub": _stable_id(client_id + user),
+                           **({"nonce": nonce} if nonce else {})})
 
     def verify(self, token: str, audience: str) -> dict[str, Any]:
         """Return the claims of a valid token for ``audience``; raise ``InvalidToken`` saying why not."""

@@ -1,4 +1,5 @@
-"""Compose the sandbox's HTTP side: identity platform, Graph mail, upload sessions, EWS, admin API, web inbox.
+"""Compose the sandbox's HTTP side: identity platform, Graph mail, upload sessions, EWS, ACS Email, admin API,
+web inbox.
 
 Every answer is JSON (or the inbox's HTML): an unknown route is a 404 naming it as not emulated, a body over the
 limit a 413, and a bug in the sandbox a 500 with a JSON body, never a traceback page.
@@ -11,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import admin, ews, graph, inbox, oauth
+from . import acs, admin, ews, graph, inbox, oauth
 from .http_wire import STATE, ApiError, sandbox_error
 from .state import SandboxState
 
@@ -30,6 +31,7 @@ def build_app(state: SandboxState) -> web.Application:
     oauth.add_routes(app)
     graph.add_routes(app)
     ews.add_routes(app)
+    acs.add_routes(app)
     admin.add_routes(app)
     inbox.add_routes(app)
     return app

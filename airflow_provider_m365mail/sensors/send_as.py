@@ -35,6 +35,9 @@ class SendAsPermissionSensor(BaseSensorOperator):
     ``[m365mail probe]`` in the subject and an ``X-M365Mail-Probe`` header and go to ``probe_recipient`` only.
 
     A missing or not yet propagated permission and transient errors (network, throttling) keep the sensor waiting;
+    Exchange answers both with the same code, so each refused probe logs whose grant Exchange checks for this
+    connection (for app-only XOAUTH2 the app's service principal, not the mailbox it signs in as) and, once the
+    wait has outlasted propagation, that the grant is missing or on another principal;
     a refused sign-in, SMTP AUTH switched off, an unknown mailbox or a wrong setting fail the task at once, with
     the fix in the message. The return value (XCom) is a dict: ``mailbox``, ``permission``, ``transport``,
     ``method``, ``probes``, ``first_probe_at`` and ``live_at`` (ISO 8601, UTC).
@@ -127,7 +130,7 @@ class SendAsPermissionSensor(BaseSensorOperator):
         from airflow_provider_m365mail.core.errors import ValidationError
         from airflow_provider_m365mail.core.probe import ProbeMode, ProbeVerdict, probe_send_as
         from airflow_provider_m365mail.core.run_sync import run_sync
-        from airflow_provider_m365mail.triggers.send_as import live_report, utc_iso, utc_now_iso
+        from airflow_provider_m365mail.triggers.send_as import live_report, utc_iso, utc_now_iso, waiting_report
 
         try:
             settings, identity = self._identity()
@@ -156,8 +159,8 @@ class SendAsPermissionSensor(BaseSensorOperator):
             return PokeReturnValue(True, report)
         if outcome.verdict is ProbeVerdict.FAILED:
             raise AirflowFailException(outcome.detail)
-        log = self.log.warning if outcome.verdict is ProbeVerdict.TRANSIENT else self.log.info
-        log("probe %d (%s): %s: %s", self._probes, outcome.method, outcome.verdict.value, outcome.detail)
+        warn, why = waiting_report(outcome, probes=self._probes, first_probe_at=self._first_probe_at)
+        (self.log.warning if warn else self.log.info)("%s", why)
         return PokeReturnValue(False)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

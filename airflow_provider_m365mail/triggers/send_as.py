@@ -21,8 +21,11 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 # Light modules (no MSAL, Graph SDK or SMTP client): importing them here keeps that work off the triggerer's loop.
 from airflow_provider_m365mail.core.errors import M365MailError
 from airflow_provider_m365mail.core.probe import (
+    PROPAGATION_S,
     ProbeMode,
+    ProbeOutcome,
     ProbeVerdict,
+    not_live_message,
     preload_transport,
     probe_identity,
     probe_send_as,
@@ -61,6 +64,17 @@ def utc_iso(moment: datetime | str) -> str:
 def utc_now_iso() -> str:
     """Return the current time as ISO 8601 in UTC."""
     return utc_iso(datetime.now(timezone.utc))
+
+
+def waiting_report(outcome: ProbeOutcome, *, probes: int, first_probe_at: str) -> tuple[bool, str]:
+    """Return whether to warn, and the line saying why the probe found no live grant (and its likely cause).
+
+    A transient error and the first refusal warn; later refusals are expected while a grant propagates.
+    """
+    waited = (datetime.now(timezone.utc) - datetime.fromisoformat(first_probe_at)).total_seconds()
+    outlasted = outcome.cause is not None and waited >= PROPAGATION_S
+    warn = outcome.verdict is ProbeVerdict.TRANSIENT or probes == 1 or outlasted
+    return warn, not_live_message(outcome, probes=probes, waited_s=waited)
 
 
 def next_wait(poke_interval: float, probes: int, *, exponential_backoff: bool, max_wait: float | None) -> float:
@@ -193,6 +207,5 @@ class SendAsPermissionTrigger(BaseTrigger):
             if outcome.verdict is ProbeVerdict.FAILED:
                 yield _event({"status": "failed", "message": outcome.detail, "probes": probes})
                 return
-            log = self.log.warning if outcome.verdict is ProbeVerdict.TRANSIENT else self.log.info
-            log("probe %d (%s): %s: %s", probes, outcome.method, outcome.verdict.value, outcome.detail)
-            last_answer = outcome.detail
+            warn, last_answer = waiting_report(outcome, probes=probes, first_probe_at=first_probe_at)
+            (self.log.warning if warn else self.log.info)("%s", last_answer)

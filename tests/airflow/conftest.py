@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_m365mail.cli.local_airflow import (
+from airflow_provider_m365mail.sandbox.airflow_run import (
     DEFAULT_SANDBOX_CONNECTION,
     EXAMPLE_DAGS,
     LocalAirflow,

@@ -90,7 +90,7 @@ def test_the_form_offers_every_extra_in_order_with_its_label_and_help(hook_meta:
 def test_secrets_are_password_fields_and_nothing_else_is(hook_meta: dict[str, Any]) -> None:
     extras = hook_meta["extra_fields"]
     passwords = {name for name, param in extras.items() if param["schema"].get("format") == "password"}
-    assert passwords == {"client_secret", "certificate_private_key", "refresh_token", "proxy"}
+    assert passwords == {"client_secret", "certificate_private_key", "refresh_token", "proxy", "acs_access_key"}
 
 
 def test_choices_are_dropdowns_offering_the_declared_choices(hook_meta: dict[str, Any]) -> None:
@@ -100,7 +100,7 @@ def test_choices_are_dropdowns_offering_the_declared_choices(hook_meta: dict[str
     declared = conn_fields()
     for name in dropdowns:
         assert extras[name]["schema"]["enum"] == declared[name]["schema"]["enum"], name
-    assert extras["smtp_mode"]["schema"]["enum"] == ["submission", "direct_send", "relay", None]
+    assert extras["smtp_mode"]["schema"]["enum"] == ["submission", "direct_send", "relay", "hve", "acs", None]
 
 
 def test_each_field_gets_the_control_and_default_its_type_asks_for(hook_meta: dict[str, Any]) -> None:

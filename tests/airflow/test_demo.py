@@ -42,6 +42,18 @@ def test_demo_fails_when_the_dag_run_fails(
     assert "0 message(s) arrived" in shown
 
 
+def test_demo_says_the_notifier_example_fails_on_purpose_without_a_traceback(
+    airflow_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["demo", "--airflow-home", str(airflow_home), "--state-dir", str(tmp_path), "--dag-id",
+                 "example_m365mail_notifier"])
+    shown = capsys.readouterr().out
+    assert code == 0, shown
+    assert "The DAG run failed, as this example intends: check_freshness always fails" in shown
+    assert "Traceback" not in shown
+    assert "message(s) arrived in the sandbox" in shown
+
+
 def test_demo_sends_over_the_sandbox_connection_it_is_given(
     airflow_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

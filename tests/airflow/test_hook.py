@@ -188,6 +188,27 @@ def test_an_unknown_client_secret_is_an_authentication_error(
     assert "not-the-client-secret" not in str(raised.value)
 
 
+def test_reading_the_connection_masks_only_secrets_and_never_warns_of_short_ones(m365_sandbox: Sandbox) -> None:
+    import os
+    import subprocess
+    import sys
+
+    connection = m365_sandbox.settings["airflow_connections"]["smtp_oauth2"]
+    assert all(len(str(v)) >= 5 for v in connection["extra"].values())  # Airflow's masker sees every extra
+    script = (
+        "from airflow_provider_m365mail.airflow_compat import redact\n"
+        "from airflow_provider_m365mail.hooks.m365mail import M365MailHook\n"
+        "settings = M365MailHook('m365mail_plain').get_settings()\n"
+        "print(redact(f'{settings.transport.value} {settings.smtp_mode.value} {settings.client_secret}'))\n"
+    )
+    env = {**os.environ, "AIRFLOW_CONN_M365MAIL_PLAIN": json.dumps(connection)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert "too short" not in done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "smtp submission ***"
+
+
 @pytest.mark.skipif(
     AIRFLOW_VERSION < (3, 2),
     reason="Airflow before 3.2 refuses a connection whose extra is not a JSON object before any hook sees it",

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_m365mail.airflow_compat import AIRFLOW_VERSION
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
 from airflow_provider_m365mail.core.auth.tokens import clear_applications
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 

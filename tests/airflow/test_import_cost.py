@@ -42,3 +42,27 @@ def test_importing_loads_no_heavy_client_library(statement: str) -> None:
     assert not heavy, f"{statement!r} imported {heavy[:5]}"
     assert "airflow_provider_m365mail.core.transports" not in loaded
     assert "airflow_provider_m365mail.core.auth.tokens" not in loaded
+
+
+# What a DAG file with the operator and a failure notifier may load on top of airflow.sdk: the three modules, their
+# packages and the compatibility shim. The core (alert facts, settings, messages, the delivery ledger) loads when a
+# task first sends, not at each parse.
+DAG_FACING = ("operators.m365mail", "notifications.m365mail", "hooks.m365mail")
+PARSE_TIME_MODULES = {
+    "airflow_provider_m365mail.airflow_compat",
+    *(f"airflow_provider_m365mail.{name}" for name in ("operators", "notifications", "hooks")),
+    *(f"airflow_provider_m365mail.{name}" for name in DAG_FACING),
+}
+
+
+def test_dag_facing_modules_load_only_themselves_on_top_of_airflow_sdk() -> None:
+    imports = "; ".join(f"import airflow_provider_m365mail.{name}" for name in DAG_FACING)
+    code = (
+        "import json, sys; import airflow.sdk; before = set(sys.modules); "
+        f"{imports}; print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    added = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    beyond_airflow = sorted(m for m in added - PARSE_TIME_MODULES if not m.startswith("airflow."))
+    assert not beyond_airflow, f"parsing a DAG file that uses them would also import {beyond_airflow}"

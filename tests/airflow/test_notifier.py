@@ -187,6 +187,40 @@ async def test_awaiting_the_notifier_sends_from_the_running_loop_with_the_same_m
     assert first.message_id == second.message_id  # the sync and async paths build the same alert
 
 
+def test_the_notifier_takes_the_operators_sender_options_and_a_whole_body_template(
+    m365_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = m365_sandbox.settings["airflow_connections"]["smtp_oauth2"]
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_SALES", json.dumps(connection))
+    body = tmp_path / "alert_body.html"
+    body.write_text("<p>{{ alert.headline }} in {{ ti.dag_id }}</p>")
+    notifier = M365EmailNotifier(
+        to="ops@contoso.com",
+        on_behalf_of="data-team@contoso.com",
+        reply_to="{{ ti.dag_id }}-owners@contoso.com",
+        headers={"X-Alert-Dag": "{{ ti.dag_id }}"},
+        importance="high",
+        template=str(body),
+        conn_id="m365mail_{{ ti.dag_id }}",
+    )
+    notifier(task_context(error=ValueError("x")))
+
+    (stored,) = m365_sandbox.messages()
+    parsed = m365_sandbox.parsed(stored.id)
+    assert parsed["From"].addresses[0].addr_spec == "data-team@contoso.com"
+    assert parsed["Sender"].addresses[0].addr_spec == "airflow@contoso.com"
+    assert parsed["Reply-To"].addresses[0].addr_spec == "sales-owners@contoso.com"
+    assert parsed["X-Alert-Dag"] == "sales"
+    assert parsed["Importance"] == "High"
+    assert parsed.get_body(("html",)).get_content().strip() == "<p>Task failed in sales</p>"
+
+
+def test_a_template_and_html_content_together_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "body.html").write_text("<p>x</p>")
+    with pytest.raises(ValueError, match="html_content or template, not both"):
+        M365EmailNotifier(to="ops@contoso.com", html_content="<p>y</p>", template=str(tmp_path / "body.html"))
+
+
 def test_the_alert_goes_out_over_ews_when_the_connection_says_so(
     m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

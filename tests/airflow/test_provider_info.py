@@ -15,12 +15,12 @@ from airflow.providers_manager import ProvidersManager
 
 from airflow_provider_m365mail import connection_fields
 from airflow_provider_m365mail.airflow_compat import AIRFLOW_VERSION
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
 from airflow_provider_m365mail.core.settings import EXTRA_KEYS
 from airflow_provider_m365mail.get_provider_info import get_provider_info
 from airflow_provider_m365mail.hooks.m365mail import M365MailHook
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 
-SECRET_EXTRAS = {"client_secret", "certificate_private_key", "refresh_token", "proxy"}
+SECRET_EXTRAS = {"client_secret", "certificate_private_key", "refresh_token", "proxy", "acs_access_key"}
 
 
 def _schema(name: str) -> dict[str, object]:
@@ -136,9 +136,10 @@ def test_every_secret_extra_has_a_name_airflow_hides() -> None:
     for key in SECRET_EXTRAS:
         assert fields[key]["schema"]["format"] == "password"
     # The REST API and the UI mask an extra by its key alone: a secret whose name Airflow does not recognise comes
-    # back in clear. Airflow 3.0 does not know "proxy" yet (3.1 added it); docs/connection.md says how to add it there.
-    shown_in_clear = [key for key in SECRET_EXTRAS if not should_hide_value_for_key(key)]
-    assert shown_in_clear == (["proxy"] if AIRFLOW_VERSION < (3, 1) else [])
+    # back in clear. Airflow 3.0 knows neither "proxy" nor "access_key" (3.1 added them); docs/connection.md says how
+    # to add them there.
+    shown_in_clear = sorted(key for key in SECRET_EXTRAS if not should_hide_value_for_key(key))
+    assert shown_in_clear == (["acs_access_key", "proxy"] if AIRFLOW_VERSION < (3, 1) else [])
 
 
 def test_notifier_and_email_backend_are_registered_by_their_import_paths() -> None:
@@ -207,7 +208,11 @@ def test_airflow_discovers_the_m365mail_command_group() -> None:
     (group,) = airflow_cli_commands()
     assert group.name == "m365mail"
     commands = {command.name: command for command in group.subcommands}
-    assert set(commands) == {"doctor", "send-test"}
+    assert set(commands) == {"doctor", "send-test", "explain", "login", "consent"}
+    assert [arg.flags for arg in commands["explain"].args] == [("code",)]
+    assert {"--conn-id", "--device-code", "--browser", "--json"} <= {
+        flag for arg in commands["login"].args for flag in arg.flags
+    }
     assert {"--conn-id", "--conn-json", "--send-as", "--json"} <= {
         flag for arg in commands["doctor"].args for flag in arg.flags
     }

@@ -35,6 +35,7 @@ WAITING: dict[str, tuple[str, Right]] = {  # task -> (mailbox, permission) it wa
     "smtp_reschedule": ("data-team@contoso.com", "send_on_behalf"),
 }
 CLIENT_SECRET_TRIED = "not-the-client-secret"
+PROPAGATION_S = 1.0
 
 
 def prepare(sandbox: Sandbox) -> None:
@@ -51,13 +52,19 @@ def prepare(sandbox: Sandbox) -> None:
 
 
 def grants_on_refusal(app: str) -> dict[tuple[SendAsChannel, str], Callable[[SandboxState], None]]:
-    """Grant the app Send As or Send on Behalf (SMTP) or access (Graph) to each waiting sensor's mailbox, at once."""
+    """Grant the app Send As or Send on Behalf (SMTP) or access (Graph) to each waiting sensor's mailbox.
+
+    Each grant propagates for PROPAGATION_S, as Exchange's do: a sensor in reschedule mode reads its first probe's
+    time from Airflow's reschedule record, written a moment after the refused probe itself.
+    """
     found: dict[tuple[SendAsChannel, str], Callable[[SandboxState], None]] = {}
     for task, (mailbox, permission) in WAITING.items():
         if task.startswith("smtp"):
-            found["smtp", mailbox] = partial(SandboxState.grant, principal=app, mailbox=mailbox, right=permission)
+            found["smtp", mailbox] = partial(SandboxState.grant, principal=app, mailbox=mailbox, right=permission,
+                                             delay_s=PROPAGATION_S)
         else:
-            found["graph", mailbox] = partial(SandboxState.add_to_graph_scope, client_id=app, mailbox=mailbox)
+            found["graph", mailbox] = partial(SandboxState.add_to_graph_scope, client_id=app, mailbox=mailbox,
+                                              delay_s=PROPAGATION_S)
     return found
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow, sandbox_connections
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow, sandbox_connections
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 TEST_DAGS = Path(__file__).parent / "dags"

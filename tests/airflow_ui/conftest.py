@@ -23,16 +23,12 @@ from typing import Any
 import httpx
 import pytest
 from airflow_api import ADMIN, AirflowApiServer, AirflowUi
+from headless_chromium import launched_chromium
 from secret_scan import SecretScan
 
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 READY_LINE = "Uvicorn running on"
 START_TIMEOUT_S = 240  # a failure bound for a loaded machine, not a measurement
 
@@ -162,16 +158,8 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.C
 def chromium() -> Iterator[Any]:
     """Launch Debian's Chromium headless through Playwright, once per module: Playwright's sync API keeps an event
     loop running in this thread while it is open, where the async tests of later modules could not run theirs."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (listed in .ci/apt-packages)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 def _new_context(chromium: Any) -> Any:

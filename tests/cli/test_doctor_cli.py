@@ -18,24 +18,16 @@ import jsonschema
 import pytest
 import trustme
 from airflow.providers_manager import ProvidersManager
+from doctor_schema import doctor_schema
 
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
 from airflow_provider_m365mail.cli.main import main
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 M365MAIL = Path(sys.executable).with_name("m365mail")
 SMTP_AUTH_OFF = pytest.mark.sandbox(tenant={"smtp_auth_enabled": False})
 UseConnection = Callable[..., dict[str, Any]]  # the use_connection fixture
-
-
-def doctor_schema() -> dict[str, Any]:
-    """Return the JSON schema docs/doctor.md publishes for ``--json`` (its json block holding "$schema")."""
-    blocks = re.findall(r"```json\n(.*?)```", (DOCS / "doctor.md").read_text(encoding="utf-8"), re.DOTALL)
-    (schema,) = [json.loads(block) for block in blocks if '"$schema"' in block]
-    jsonschema.Draft202012Validator.check_schema(schema)
-    loaded: dict[str, Any] = schema
-    return loaded
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
@@ -131,7 +123,7 @@ def test_the_table_shows_the_fix_and_the_troubleshooting_link(
     out = capsys.readouterr().out
     assert code == 1
     assert re.search(r"FAIL\s+│ OAuth2 token\s+│ \[AADSTS500011\] ", out)
-    assert "OAuth2 token: see docs/troubleshooting.md#entra-aadsts500011" in out
+    assert "OAuth2 token: run `m365mail explain AADSTS500011`" in out
     assert re.search(r"SKIP\s+│ Server sign-in\s+│ skipped: OAuth2 token did not pass", out)
     assert out.rstrip().endswith("FAILED: 4 passed, 0 warning(s), 1 failed, 3 skipped")
 
@@ -289,3 +281,24 @@ def test_airflow_m365mail_commands_run_through_airflows_cli(m365_sandbox: Sandbo
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "Server reply: 250 " in sent.stdout
     assert [m.envelope_to for m in m365_sandbox.messages()] == [("bob@contoso.com",)]
+
+
+def test_a_send_as_grant_to_the_login_mailbox_fails_app_only_xoauth2_and_names_the_service_principal(
+    use_connection: UseConnection, capsys: pytest.CaptureFixture[str], m365_sandbox: Sandbox
+) -> None:
+    # Granted as the Send As how-to once said: to the mailbox. Basic passes; app-only XOAUTH2 needs the app's grant.
+    m365_sandbox.call(lambda: m365_sandbox.state.grant("airflow@contoso.com", "alerts@contoso.com", "send_as"))
+    use_connection("smtp_basic", "m365mail_basic", allowed_senders="*@contoso.com")
+    conn = use_connection("smtp_oauth2", "m365mail_app", allowed_senders="*@contoso.com")
+
+    _, basic, _ = run_json(capsys, "--conn-id", "m365mail_basic", "--send-as", "alerts@contoso.com")
+    code, app_only, _ = run_json(capsys, "--conn-id", "m365mail_app", "--send-as", "alerts@contoso.com")
+
+    assert the_check(basic, "send_as")["status"] == "pass"
+    assert code == 1
+    check = the_check(app_only, "send_as")
+    assert (check["status"], check["code"]) == ("fail", "5.7.60")
+    assert check["fix"].startswith(
+        "for app-only XOAUTH2 the trustee is the app's Exchange service principal, not airflow@contoso.com"
+    )
+    assert f"Get-ServicePrincipal -Identity {conn['extra']['client_id']}" in check["fix"]

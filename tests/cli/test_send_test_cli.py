@@ -94,7 +94,7 @@ def test_a_refusal_exits_1_with_the_code_and_its_troubleshooting_entry(
     assert code == 1
     assert "  S: 535 5.7.139 Authentication unsuccessful" in output
     assert re.search(r"^FAILED: .*535 5\.7\.139.*Set-CASMailbox", output, re.MULTILINE)
-    assert "See docs/troubleshooting.md#smtp-5-7-139" in output
+    assert "To know more, run `m365mail explain smtp-5-7-139` (or read https://" in output
     assert m365_sandbox.messages() == []
     assert_no_secret(output, secrets)
 

@@ -231,3 +231,54 @@ async def test_the_envelope_probe_fails_over_to_the_alternate_server_like_a_send
     assert (outcome.verdict, outcome.method) == (ProbeVerdict.LIVE, "envelope")  # nothing listens on the primary
     assert m365_sandbox.call(lambda: m365_sandbox.state.stats["smtp_sessions"]) == 1
     assert m365_sandbox.messages() == []
+
+
+async def test_a_grant_to_the_login_mailbox_does_not_count_for_app_only_xoauth2_and_the_outcome_says_so(
+    m365_sandbox: Sandbox,
+) -> None:
+    # What the Send As how-to once said: the trustee is the mailbox. For app-only XOAUTH2 it is the app.
+    grant(m365_sandbox, principal=SERVICE)
+    app_only = settings_for(m365_sandbox, "smtp_oauth2", **ALLOW)
+    basic = settings_for(m365_sandbox, "smtp_basic", **ALLOW)
+
+    refused = await probe_send_as(app_only, probe_identity(app_only, MAILBOX), mode=ProbeMode.ENVELOPE)
+    live = await probe_send_as(basic, probe_identity(basic, MAILBOX), mode=ProbeMode.ENVELOPE)
+
+    assert live.verdict is ProbeVerdict.LIVE
+    assert refused.verdict is ProbeVerdict.NOT_YET
+    assert refused.cause is not None
+    assert refused.cause.startswith(
+        f"for app-only XOAUTH2 the trustee is the app's Exchange service principal, not {SERVICE}"
+    )
+    assert f"Get-ServicePrincipal -Identity {app_only.client_id}" in refused.cause
+    assert f"Add-RecipientPermission -Identity {MAILBOX} -Trustee <service principal>" in refused.cause
+
+
+@pytest.mark.parametrize(
+    ("connection", "permission", "expected"),
+    [
+        ("smtp_basic", "send_as", f"the trustee is the signed-in account {SERVICE}: Add-RecipientPermission "
+                                   f"-Identity {MAILBOX} -Trustee {SERVICE} -AccessRights SendAs"),
+        ("smtp_basic", "send_on_behalf", f"Set-Mailbox {MAILBOX} -GrantSendOnBehalfTo {SERVICE}"),
+        ("smtp_oauth2", "send_on_behalf", f"Set-Mailbox {MAILBOX} -GrantSendOnBehalfTo <service principal>"),
+        ("graph", "send_as", "app-only Graph needs no Send As: the app (client id "),
+    ],
+)
+def test_the_likely_cause_names_the_trustee_of_each_kind_of_authentication(
+    m365_sandbox: Sandbox, connection: str, permission: str, expected: str
+) -> None:
+    from airflow_provider_m365mail.core.probe import missing_grant_cause
+
+    settings = settings_for(m365_sandbox, connection, **ALLOW)
+    assert expected in missing_grant_cause(settings, probe_identity(settings, MAILBOX, permission))
+
+
+def test_after_the_propagation_time_a_refusal_is_called_missing_not_propagating() -> None:
+    from airflow_provider_m365mail.core.probe import PROPAGATION_S, ProbeOutcome, not_live_message
+
+    outcome = ProbeOutcome(ProbeVerdict.NOT_YET, "envelope", "550 5.7.60 ...", cause="the trustee is X")
+    early = not_live_message(outcome, probes=1, waited_s=0)
+    late = not_live_message(outcome, probes=40, waited_s=PROPAGATION_S + 60)
+
+    assert "Either the grant is still propagating" in early and early.endswith("the trustee is X")
+    assert "Still refused 61 minutes after the first probe" in late and "still propagating" not in late

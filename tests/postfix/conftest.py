@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from postfix_server import MailAccount, MailServer, missing_packages
+from real_parts import unavailable
 
 from airflow_provider_m365mail.core.settings import MailSettings
 from airflow_provider_m365mail.sandbox.config import App, Mailbox, TenantConfig
@@ -57,9 +58,9 @@ def postfix_session(identity_platform: Sandbox) -> Iterator[MailServer]:
     """Start Postfix and Dovecot for the session; skip where they are not installed."""
     missing = missing_packages()
     if missing:
-        pytest.skip(f"needs the Debian packages {', '.join(missing)} (see .ci/apt-packages)")
+        unavailable(f"needs the Debian packages {', '.join(missing)} (see .ci/apt-packages)")
     if os.geteuid() != 0:
-        pytest.skip("Postfix's master process runs as root (it drops to the postfix user itself)")
+        unavailable("Postfix's master process runs as root (it drops to the postfix user itself)")
     private = serialization.load_pem_private_key((identity_platform.state_dir / "signing-key.pem").read_bytes(), None)
     public = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

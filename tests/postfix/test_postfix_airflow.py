@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from postfix_server import MailServer
 
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow
 from airflow_provider_m365mail.cli.main import main
 from airflow_provider_m365mail.cli.send_test import TEST_HEADER, TEST_SUBJECT
 from airflow_provider_m365mail.core.auth.tokens import clear_applications
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow
 
 DAGS = Path(__file__).parent / "dags"
 

@@ -127,7 +127,7 @@ def test_stats_list_every_counter(m365_sandbox: Sandbox, admin: httpx.Client) ->
     store_sample(m365_sandbox)
     stats = admin.get("/stats").json()
     assert set(stats) >= {"token_requests", "tokens_issued", "smtp_sessions", "smtp_messages", "graph_requests",
-                          "throttled", "faults_fired", "messages_accepted"}
+                          "throttled", "faults_fired", "messages_accepted", "smtp_replies_held"}
     assert (stats["messages_accepted"], stats["graph_requests"]) == (1, 0)
 
 

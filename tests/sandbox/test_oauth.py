@@ -265,8 +265,9 @@ def test_a_scope_the_app_was_not_granted_needs_consent(m365_sandbox: Sandbox) ->
 
 def test_a_refresh_token_is_bound_to_its_client(m365_sandbox: Sandbox) -> None:
     settings = m365_sandbox.settings
-    refresh = m365_sandbox.call(lambda: m365_sandbox.state.tokens.issue_refresh_token(
-        "someone-else", SERVICE, SMTP_SEND))
+    state = m365_sandbox.state
+    refresh = m365_sandbox.call(
+        lambda: state.refresh_tokens.issue("someone-else", SERVICE, SMTP_SEND, now=state.clock()))
     response = post_token(m365_sandbox, {"grant_type": "refresh_token", "client_id": settings["client_id"],
                                          "refresh_token": refresh})
     assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")

@@ -57,7 +57,7 @@ def test_settings_carry_ready_made_airflow_connections(m365_sandbox: Sandbox) ->
         "127.0.0.1", settings["smtp"]["submission_port"], SERVICE, PASSWORD,
     )
     assert basic["extra"] == {
-        "transport": "smtp", "smtp_mode": "submission", "security": "starttls", "auth_type": "basic",
+        "smtp_mode": "submission", "security": "starttls", "auth_type": "basic",
         "ca_bundle": settings["ca_file"], "from_email": SERVICE,
         "allowed_senders": "reports@contoso.com,data-team@contoso.com",
     }
@@ -67,9 +67,14 @@ def test_settings_carry_ready_made_airflow_connections(m365_sandbox: Sandbox) ->
     assert oauth["extra"]["authority_host"] == settings["authority_host"]
     assert oauth["extra"]["client_id"] == settings["client_id"]
     assert connections["smtp_ssl"]["extra"]["security"] == "ssl"
+    delegated = connections["smtp_delegated"]
+    assert (delegated["login"], delegated["password"]) == ("alice@contoso.com", None)
+    assert delegated["extra"]["auth_type"] == "oauth2_delegated" and "refresh_token" not in delegated["extra"]
+    cache = m365_sandbox.state_dir / "token-caches" / "smtp_delegated.json"
+    assert delegated["extra"]["token_cache_path"] == str(cache)
     assert connections["smtp_ssl"]["port"] == settings["smtp"]["ssl_port"]
     assert connections["direct_send"]["extra"] == {
-        "transport": "smtp", "smtp_mode": "direct_send", "security": "starttls", "auth_type": "none",
+        "smtp_mode": "direct_send", "security": "starttls",
         "ca_bundle": settings["ca_file"], "from_email": "alerts@contoso.com",
     }
     assert connections["relay"]["port"] == settings["smtp"]["relay_port"]

@@ -1,17 +1,19 @@
-"""Keep MSAL's token cache in a file that every worker process on a host (or a shared volume) reads and writes.
+"""Keep MSAL's token cache in one file that every process on a host (or on a shared volume) uses.
 
-Without it each process asks Entra ID for its own token, and a delegated refresh token that Entra rotates in one
-process is lost to the others. ``msal-extensions`` persists the cache (``token_cache_path``) under a file lock and
-reloads it when another process changed it. The file holds access and refresh tokens in plain text, so it is kept
-at mode 0600, owner only, and its content never reaches a log line. One acquisition at a time per cache file
-(``one_acquisition_at_a_time``): processes that start together make one token request, the others find its token
-in the file.
+The file holds refresh tokens, so it is created with mode 0600 in a folder created with mode 0700, and it is
+replaced atomically: a reader never sees half a file. Entra ID hands out a new refresh token with every refresh
+and retires the old one, so a process must read the cache, refresh and write the new token back without another
+process refreshing in between: ``locked(path)`` holds an exclusive lock on ``<path>.lock`` around that cycle.
+Held around every token acquisition, app-only too, it also makes processes that start together ask for one token:
+the others find it in the file. Airflow runs on POSIX hosts only, so the lock is ``fcntl.flock`` (the kernel
+releases it when a process dies); nothing beyond the standard library is needed.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,48 +22,67 @@ from typing import TYPE_CHECKING
 from airflow_provider_m365mail.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from msal_extensions import PersistedTokenCache
+    from msal import SerializableTokenCache
 
-_OWNER_ONLY = 0o600
-
-
-def persisted_token_cache(path: str) -> PersistedTokenCache:
-    """Return an MSAL token cache persisted in ``path`` (created owner-only), shared by every process using it."""
-    from msal_extensions import FilePersistence, PersistedTokenCache
-
-    location = owner_only_file(path)
-    return PersistedTokenCache(FilePersistence(str(location)))
+FIELD = "extra.token_cache_path"
 
 
-def owner_only_file(path: str) -> Path:
-    """Create ``path`` (and its folder) if missing, with mode 0600; return it. Refuse what cannot be made so."""
-    location = Path(path).expanduser()
+def load_cache(path: str | os.PathLike[str], cache: SerializableTokenCache | None = None) -> SerializableTokenCache:
+    """Return the cache stored at ``path`` (empty if there is no file yet), read into ``cache`` when given."""
+    import msal
+
+    cache = cache if cache is not None else msal.SerializableTokenCache()
+    file = Path(path).expanduser()
     try:
-        location.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(location, os.O_RDWR | os.O_CREAT, _OWNER_ONLY))
-        os.chmod(location, _OWNER_ONLY)  # a file that existed keeps its mode otherwise
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = "{}"
     except OSError as exc:
-        raise ConfigurationError(
-            "extra.token_cache_path",
-            f"cannot keep the token cache at {path}: {exc.strerror}",
-            hint="give a file path the worker's user may create and write, on local disk or a shared volume",
-        ) from exc
-    return location
+        raise ConfigurationError(FIELD, f"cannot read the token cache {file}: {exc.strerror}",
+                                 hint="the worker's user must be able to read and write that file") from exc
+    try:
+        cache.deserialize(text or "{}")
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ConfigurationError(FIELD, f"{file} is not an MSAL token cache",
+                                 hint="delete the file and sign in again with `m365mail login`") from exc
+    return cache
+
+
+def save_cache(path: str | os.PathLike[str], cache: SerializableTokenCache) -> None:
+    """Write ``cache`` to ``path`` atomically, readable by its owner only."""
+    file = Path(path).expanduser()
+    text = cache.serialize()
+    try:
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:  # mkstemp creates it with mode 0600
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, file)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigurationError(FIELD, f"cannot write the token cache {file}: {exc.strerror}",
+                                 hint="the worker's user must be able to write to that folder") from exc
 
 
 @contextmanager
-def one_acquisition_at_a_time(path: str | None) -> Iterator[None]:
-    """Hold an exclusive lock next to the cache file ``path`` while a token is acquired (nothing when None).
-
-    The lock is the kernel's (``flock``): a process that dies releases it.
-    """
-    if path is None:
+def locked(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the cache's exclusive lock (``<path>.lock``) for a read-refresh-write cycle across processes."""
+    file = Path(path).expanduser()
+    lock = file.with_name(file.name + ".lock")
+    try:
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(FIELD, f"cannot lock the token cache {file}: {exc.strerror}",
+                                 hint="the worker's user must be able to write to that folder") from exc
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
-        return
-    lock_path = owner_only_file(f"{Path(path).expanduser()}.acquire.lock")
-    with open(lock_path, "rb") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)  # closing releases the lock
+

@@ -17,8 +17,11 @@ from airflow_provider_m365mail.core.errors import (
     M365MailError,
     PermanentSendError,
     TransientSendError,
+    classify_proxy_failure,
+    proxy_failure_code,
 )
-from airflow_provider_m365mail.core.errors.foreign import by_class, tls_failure
+from airflow_provider_m365mail.core.errors.foreign import by_class, exception_causes, tls_failure
+from airflow_provider_m365mail.core.settings.hosts import shown_proxy
 
 Translator = Callable[[Any, str], M365MailError]
 
@@ -31,6 +34,21 @@ def is_token_request_error(exc: BaseException) -> bool:
 def translate_token_error(exc: BaseException, authority: str) -> M365MailError:
     """Map a requests or MSAL exception raised while asking ``authority`` for a token to the provider's error."""
     return by_class(_translators(), exc)(exc, authority)
+
+
+def proxy_refusal(exc: BaseException, proxy: str, authority_host: str) -> M365MailError | None:
+    """Return the proxy's refusal (407, a SOCKS reply, unreachable) a requests failure wraps, or None if none.
+
+    requests nests the CONNECT answer or the SOCKS reply (urllib3's and PySocks' errors) among the causes.
+    """
+    import requests
+
+    if not isinstance(exc, requests.RequestException):
+        return None
+    code = proxy_failure_code("\n".join(str(cause) for cause in exception_causes(exc)))
+    if code is None:
+        return None
+    return classify_proxy_failure(shown_proxy(proxy), code, f"{code} ({type(exc).__name__})", target=authority_host)
 
 
 @functools.cache

@@ -1,9 +1,9 @@
 """Get OAuth2 access tokens from Microsoft Entra ID (or a compatible identity provider) through MSAL.
 
-One MSAL ``ConfidentialClientApplication`` is kept per (authority, client id, credential fingerprint, CA bundle,
-proxy, token cache file) for the whole process, so its token cache serves every task a worker runs: a token is
-fetched once and reused until MSAL considers it close to expiry (less than 5 minutes left), then refreshed. With
-``token_cache_path`` the cache is a file every process on the host shares (``token_cache``).
+One MSAL application is kept per (authority, client id, credential fingerprint, CA bundle, proxy, token cache
+file) for the whole process, so its token cache serves every task a worker runs: a token is fetched once and reused
+until MSAL considers it close to expiry (less than 5 minutes left), then refreshed. With ``token_cache_path`` the
+cache is a file every process on the host shares (``token_cache``), app-only and delegated alike.
 
 MSAL is blocking and imported lazily; every call into it runs in a worker thread (``asyncio.to_thread``).
 
@@ -27,9 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_m365mail.core.auth import token_cache
+from airflow_provider_m365mail.core.auth.proxies import proxy_for, socks_support_missing
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
-from airflow_provider_m365mail.core.auth.token_cache import one_acquisition_at_a_time, persisted_token_cache
-from airflow_provider_m365mail.core.auth.token_errors import is_token_request_error, translate_token_error
+from airflow_provider_m365mail.core.auth.token_errors import (
+    is_token_request_error,
+    proxy_refusal,
+    translate_token_error,
+)
 from airflow_provider_m365mail.core.errors import (
     MSAL_ERROR_CACHE_S,
     AuthenticationError,
@@ -43,7 +48,7 @@ from airflow_provider_m365mail.core.settings.private_servers import skip_user_re
 
 if TYPE_CHECKING:
     import requests
-    from msal import ConfidentialClientApplication
+    from msal import ClientApplication
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,7 @@ MICROSOFT_AUTHORITY_HOSTS = frozenset(
 )
 
 _AppKey = tuple[str, str, str, str, str, str]
-_apps: dict[_AppKey, ConfidentialClientApplication] = {}
+_apps: dict[_AppKey, ClientApplication] = {}
 _apps_lock = threading.Lock()
 # One acquisition at a time per (application, scope): concurrent cold starts then make one token request and
 # the others are served from MSAL's cache.
@@ -63,7 +68,7 @@ _acquire_locks: dict[tuple[int, str], threading.Lock] = {}
 _quiet_until: dict[str, float] = {}
 
 
-def _acquire_lock(app: ConfidentialClientApplication, scope: str) -> threading.Lock:
+def _acquire_lock(app: ClientApplication, scope: str) -> threading.Lock:
     with _apps_lock:
         return _acquire_locks.setdefault((id(app), scope), threading.Lock())
 
@@ -96,8 +101,10 @@ class TokenSource:
     """Hand out access tokens for the connection's app registration, refreshing them ahead of expiry.
 
     App-only (``oauth2_app``) uses the client-credentials grant. Delegated (``oauth2_delegated``) first asks
-    MSAL's cache for the signed-in account, then redeems the configured refresh token, else falls back to the
-    resource-owner password grant (which fails under MFA; Microsoft discourages it).
+    MSAL's cache for the signed-in account (with ``token_cache_path``, the file ``m365mail login`` signed it into,
+    re-read and written back under its lock so a rotated refresh token reaches every process), then redeems the
+    configured refresh token, else falls back to the resource-owner password grant (which fails under MFA;
+    Microsoft discourages it). Delegated without a client secret or certificate is a public client.
     """
 
     def __init__(self, settings: MailSettings) -> None:
@@ -147,25 +154,52 @@ class TokenSource:
     def _acquire_blocking(self, scope: str) -> Mapping[str, Any]:
         try:
             app = application_for(self._settings)
-            with _acquire_lock(app, scope), one_acquisition_at_a_time(self._settings.token_cache_path):
+            with _acquire_lock(app, scope):
                 return self._acquire_with(app, [scope])
         except M365MailError:
             raise
         except Exception as exc:
-            if is_token_request_error(exc):
-                raise translate_token_error(exc, self._settings.authority) from exc
-            raise
+            if not is_token_request_error(exc):
+                raise
+            proxy = proxy_for(self._settings, _authority_name(self._settings))
+            refusal = proxy_refusal(exc, proxy, self._settings.authority_host) if proxy else None
+            if refusal is not None:
+                raise refusal from None  # the client library's own text may repeat the proxy URL
+            raise translate_token_error(exc, self._settings.authority) from exc
 
-    def _acquire_with(self, app: ConfidentialClientApplication, scopes: list[str]) -> Mapping[str, Any]:
-        s = self._settings
-        if s.auth_type is AuthType.OAUTH2_APP:
+    def _acquire_with(self, app: ClientApplication, scopes: list[str]) -> Mapping[str, Any]:
+        path = self._settings.token_cache_path
+        if not path:
+            return self._acquire_in_memory(app, scopes)
+        # Read, acquire and write back under the file's lock: processes starting together make one token request,
+        # and a refresh token rotated by one is the one the next reads.
+        with token_cache.locked(path):
+            token_cache.load_cache(path, app.token_cache)
+            try:
+                return self._acquire_in_memory(app, scopes)
+            finally:
+                if app.token_cache.has_state_changed:
+                    token_cache.save_cache(path, app.token_cache)
+
+    def _acquire_in_memory(self, app: ClientApplication, scopes: list[str]) -> Mapping[str, Any]:
+        if self._settings.auth_type is AuthType.OAUTH2_APP:
             result: Mapping[str, Any] = app.acquire_token_for_client(scopes=scopes)
             return result
+        return self._delegated(app, scopes)
+
+    def _delegated(self, app: ClientApplication, scopes: list[str]) -> Mapping[str, Any]:
+        s = self._settings
         accounts = app.get_accounts(username=s.username) if s.username else []
         if accounts:
-            cached = app.acquire_token_silent(scopes, account=accounts[0])
-            if cached and "access_token" in cached:
+            cached = app.acquire_token_silent_with_error(scopes, account=accounts[0])
+            if cached and ("access_token" in cached or not (s.refresh_token or s.password)):
                 return dict(cached)
+        if s.token_cache_path and not (s.refresh_token or s.password):
+            raise ConfigurationError(
+                "extra.token_cache_path",
+                f"{s.username} has not signed in: the token cache {s.token_cache_path} holds no sign-in for it",
+                hint="sign the mailbox in with `m365mail login --conn-id <connection id>`",
+            )
         if s.refresh_token:
             return dict(app.acquire_token_by_refresh_token(s.refresh_token.reveal(), scopes))
         if s.username and s.password:
@@ -176,24 +210,25 @@ class TokenSource:
         )
 
 
-def application_for(settings: MailSettings) -> ConfidentialClientApplication:
+def application_for(settings: MailSettings) -> ClientApplication:
     """Return the process-wide MSAL application for these settings, building it on first use.
 
     Building fetches the tenant's OpenID configuration, so the identity provider must be reachable.
     """
     credential, fingerprint = _credential(settings)
+    proxy = proxy_for(settings, _authority_name(settings))
     key: _AppKey = (
         settings.authority,
         settings.client_id or "",
         fingerprint,
         settings.ca_bundle or "",
-        settings.proxy.reveal() if settings.proxy else "",
+        proxy or "",
         settings.token_cache_path or "",
     )
     with _apps_lock:
         app = _apps.get(key)
         if app is None:
-            app = _build_application(settings, credential)
+            app = _build_application(settings, credential, proxy)
             _apps[key] = app
         return app
 
@@ -236,7 +271,7 @@ def load_client_certificate(pem: bytes, *, thumbprint: str | None, field_name: s
     return ClientCertificate(private_key_pem=key_pem, thumbprint=thumbprint.replace(":", "").upper())
 
 
-def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
+def _credential(settings: MailSettings) -> tuple[str | dict[str, str] | None, str]:
     """Return MSAL's client credential and a fingerprint that identifies it without revealing it."""
     if settings.certificate_path or settings.certificate_private_key:
         if settings.certificate_private_key:
@@ -256,10 +291,17 @@ def _credential(settings: MailSettings) -> tuple[str | dict[str, str], str]:
     if settings.client_secret:
         secret = settings.client_secret.reveal()
         return secret, "secret:" + hashlib.sha256(secret.encode()).hexdigest()
+    if settings.auth_type is AuthType.OAUTH2_DELEGATED:
+        return None, "public"  # a public client ("Allow public client flows" in the app registration)
     raise ConfigurationError(
         "extra.client_secret",
         "OAuth2 needs a client secret or a certificate (certificate_path / certificate_private_key)",
     )
+
+
+def _authority_name(settings: MailSettings) -> str:
+    """Return the identity provider's host name (``authority_host`` may carry a port)."""
+    return settings.authority_host.rpartition(":")[0] if ":" in settings.authority_host else settings.authority_host
 
 
 def _note_retry_after(authority: str, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -272,7 +314,14 @@ def _note_retry_after(authority: str, response: requests.Response, *args: Any, *
             _quiet_until[authority] = time.monotonic() + min(float(value), 3600.0)
 
 
-def _build_application(settings: MailSettings, credential: str | dict[str, str]) -> ConfidentialClientApplication:
+def build_public_application(settings: MailSettings) -> ClientApplication:
+    """Return a new MSAL public client for interactive sign-in, with the connection's TLS and proxy settings."""
+    return _build_application(settings, None, proxy_for(settings, _authority_name(settings)))
+
+
+def _build_application(
+    settings: MailSettings, credential: str | dict[str, str] | None, proxy: str | None
+) -> ClientApplication:
     import msal
     import requests
 
@@ -281,21 +330,25 @@ def _build_application(settings: MailSettings, credential: str | dict[str, str])
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE and friends would override verify=
     session.verify = settings.ca_bundle or True
-    if settings.proxy:
-        session.proxies = {"http": settings.proxy.reveal(), "https": settings.proxy.reveal()}
+    if proxy:
+        if proxy.lower().startswith("socks"):
+            _require_socks_support()
+        session.proxies = {"http": proxy, "https": proxy}
     session.request = functools.partial(session.request, timeout=settings.timeout)  # type: ignore[method-assign]
     session.hooks["response"].append(functools.partial(_note_retry_after, settings.authority))
 
     microsoft = settings.authority_host.lower() in MICROSOFT_AUTHORITY_HOSTS
+    options: dict[str, Any] = {
+        "authority": settings.authority,
+        "http_client": session,
+        "validate_authority": microsoft,
+        "instance_discovery": None if microsoft else False,
+        "token_cache": msal.SerializableTokenCache(),  # a token_cache_path file is read into it and written from it
+    }
     try:
-        app = msal.ConfidentialClientApplication(
-            settings.client_id,
-            client_credential=credential,
-            authority=settings.authority,
-            http_client=session,
-            token_cache=persisted_token_cache(settings.token_cache_path) if settings.token_cache_path else None,
-            validate_authority=microsoft,
-            instance_discovery=None if microsoft else False,
+        app: ClientApplication = (
+            msal.PublicClientApplication(settings.client_id, **options) if credential is None
+            else msal.ConfidentialClientApplication(settings.client_id, client_credential=credential, **options)
         )
     except ValueError as exc:
         raise AuthenticationError(
@@ -306,3 +359,11 @@ def _build_application(settings: MailSettings, credential: str | dict[str, str])
     if not microsoft:
         skip_user_realm_discovery(app)
     return app
+
+
+def _require_socks_support() -> None:
+    """Refuse a SOCKS proxy for the token endpoint up front when requests lacks PySocks (it fails only later)."""
+    try:
+        import socks  # type: ignore[import-untyped]  # noqa: F401 - PySocks, requests' SOCKS support
+    except ImportError:
+        raise socks_support_missing("the token endpoint") from None

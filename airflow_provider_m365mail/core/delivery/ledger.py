@@ -20,6 +20,7 @@ default 64 KB per value.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Mapping
@@ -120,6 +121,7 @@ class DeliveryLedger:
         self._record = _Record()
         self._pending = 0
         self._oldest_pending: float | None = None
+        self._writing = asyncio.Lock()
 
     @property
     def generation(self) -> int:
@@ -167,8 +169,16 @@ class DeliveryLedger:
         await self.flush(force=True)
 
     async def flush(self, *, force: bool = False) -> None:
-        """Write what was recorded since the last write (``force``: write even if nothing was)."""
-        if not self._pending and not force:
-            return
-        await self._store.save(self._record.as_json())
-        self._pending, self._oldest_pending = 0, None
+        """Write what was recorded since the last write (``force``: write even if nothing was).
+
+        Writes happen one at a time, each of the record as it is then, so a write from one connection's worker
+        never lands after a newer one and what is recorded meanwhile stays due for the next write.
+        """
+        async with self._writing:
+            if not self._pending and not force:
+                return
+            written = self._pending
+            await self._store.save(self._record.as_json())
+            self._pending -= written
+            if not self._pending:
+                self._oldest_pending = None

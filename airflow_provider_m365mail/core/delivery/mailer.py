@@ -7,13 +7,18 @@ Message-ID and Exchange's duplicate detection can drop repeats. With a ``Deliver
 what an earlier try delivered; where the transport can look a Message-ID up (Graph, in Sent Items) a retry after
 an attempt that may have gone through first asks whether it did.
 
+Several messages (a mail merge, recipient batches, ``send_many``) go out over up to ``max_connections``
+connections at once, each reused for message after message, all under the mailbox's pacing and the one ledger;
+results come back in input order whatever order the server accepted them in.
+
 Recipients a server refuses for now (a 4xx at RCPT TO, such as 452 4.5.3 too many recipients) are sent the same
 message, headers and Message-ID unchanged, in a further round: never dropped, never counted as refused.
 
 Transient failures (dropped connections, 4xx replies, throttling, an unreachable identity provider) are retried
 on a new connection, with exponential backoff and jitter or after the wait the server asked for, for as long as
 the connection's ``retry_budget_s`` allows from a message's first failure, not for a number of attempts. A
-message waiting for its retry does not hold the others up: they go on, and it goes out when its wait is over.
+message waiting for its retry does not hold the others up: they go on, and it goes out when its wait is over; a
+connection that drops is opened again alone, the others go on undisturbed.
 Only replies about the whole mailbox (421, Graph 429, the 30-a-minute quota) hold every send for the server's
 wait. A wait that would end beyond the budget is not slept: the message is *left over* for the task's next try.
 Permanent failures are raised at once. A connection with an alternate server fails over to it while the primary
@@ -33,12 +38,13 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from airflow_provider_m365mail.core.delivery.account import DeliveryAccount
 from airflow_provider_m365mail.core.delivery.batches import split_per_recipient, split_recipients
 from airflow_provider_m365mail.core.delivery.ledger import DeliveryLedger, with_generation
 from airflow_provider_m365mail.core.delivery.pacing import SendingRate, sending_rate
+from airflow_provider_m365mail.core.delivery.work import Batch, Progress, Tries, Work
 from airflow_provider_m365mail.core.errors import (
     M365MailError,
     ServerUnreachableError,
@@ -48,36 +54,26 @@ from airflow_provider_m365mail.core.errors import (
 from airflow_provider_m365mail.core.identity import SenderIdentity
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings
+from airflow_provider_m365mail.core.settings.hve import refuse_external_recipients
 from airflow_provider_m365mail.core.transports import make_transport
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, SentItemsLookup, Transport
 from airflow_provider_m365mail.core.transports.failover import DEFAULT_COOL_DOWN_S
 
 log = logging.getLogger(__name__)
 
-PROGRESS_EVERY_S = 10.0
-PROGRESS_EVERY_MESSAGES = 500
 _SLOW_DOWN_S = 1.0  # pause after a 421 that names no wait
 _BACKOFF_FIRST_S = 0.5
 _BACKOFF_MAX_S = 30.0
 _JITTER_S = 0.5
 
 RateFor = Callable[[str, str, int, float, "str | None"], SendingRate]
-Batch = tuple[OutgoingMessage, SenderIdentity]
-
-
-@dataclass
-class _Tries:
-    """How one message has fared so far in this try of the send."""
-
-    failures: int = 0
-    first_failure_at: float | None = None
-    maybe_sent: bool = False  # an earlier attempt may have gone through although it failed
 
 
 class Mailer:
     """Send ``OutgoingMessage`` objects through the transport the settings choose (or the one given).
 
-    One ``Mailer`` serves one task at a time: ``send`` and ``send_many`` share the transport's connection.
+    One ``Mailer`` serves one task at a time: ``send`` and ``send_many`` share the transport's connection, plus up
+    to ``max_connections - 1`` more for bulk sends (a ``transport`` given here is the only one).
     ``check_sent_items`` makes even the first attempt look for an earlier try's copy (a retried Airflow task);
     ``ledger`` remembers across tries what was delivered, and ``resend`` starts a new send generation when the
     ledger says an earlier try delivered everything. ``rate_window_s`` is the span ``max_messages_per_minute``
@@ -99,7 +95,13 @@ class Mailer:
         rates: RateFor = sending_rate,
     ) -> None:
         self._settings = settings
-        self._transport = transport or make_transport(settings, failover_cool_down_s=failover_cool_down_s)
+
+        def new_transport() -> Transport:
+            return make_transport(settings, failover_cool_down_s=failover_cool_down_s, clock=clock)
+
+        self._transport = transport or new_transport()
+        # Further connections for bulk sends: a transport given by the caller is the only one.
+        self._new_transport = new_transport if transport is None else None
         self._check_sent_items = check_sent_items
         self._rate_window_s = rate_window_s
         self._ledger = ledger
@@ -122,17 +124,19 @@ class Mailer:
     async def send_many(
         self, items: Sequence[tuple[OutgoingMessage, SenderIdentity]], *, separately: bool = False
     ) -> list[SendResult]:
-        """Send several messages over one connection; return the results in order, one per message delivered."""
+        """Send several messages, over several connections if allowed; return the results in input order."""
         return (await self.deliver(items, separately=separately)).results
 
     async def deliver(
         self, items: Sequence[tuple[OutgoingMessage, SenderIdentity]], *, separately: bool = False
     ) -> DeliveryAccount:
-        """Send what is left of several messages over one connection and account for every one of them.
+        """Send what is left of several messages and account for every one of them.
 
         Raise the last transient error when a message is left over after its retry budget (the ledger keeps what
         went out), or a permanent error at once.
         """
+        for message, _identity in items:  # High Volume Email: nothing goes out if one recipient is external
+            refuse_external_recipients(self._settings.accepted_domains, (a.email for a in message.recipients()))
         limit = self._settings.max_recipients_per_message
         batches = [
             (batch, identity)
@@ -196,62 +200,89 @@ class Mailer:
     async def _send_pending(
         self, batches: list[Batch], pending: list[int], done: dict[int, SendResult], account: DeliveryAccount
     ) -> TransientSendError | None:
-        """Send each pending message; a failed one waits for its retry while the others go on."""
-        fresh = deque(pending)
-        waiting: list[tuple[float, int]] = []  # (ready at, index): messages waiting for their retry
-        tries = {index: _Tries() for index in pending}
-        progress = _Progress(len(pending), self._clock)
-        earlier_rounds: dict[int, SendResult] = {}  # index -> what earlier rounds delivered, while some were deferred
-        last_error: TransientSendError | None = None
-        storage = self._settings.rate_limit_storage.reveal() if self._settings.rate_limit_storage else None
-        while fresh or waiting:
-            if waiting and (not fresh or waiting[0][0] <= self._clock()):
-                ready_at, index = heapq.heappop(waiting)
-                if ready_at > self._clock():
-                    await self._before_wait()
-                    await self._sleep(ready_at - self._clock())
+        """Send each pending message over up to ``max_connections`` connections, each reused for many messages.
+
+        Each connection takes the next message when it is free; a failed message waits for its retry while the
+        others go on, and a connection that drops is opened again by the worker that used it, alone. A permanent
+        error stops every worker from starting another message; what is in flight finishes and is recorded.
+        """
+        work = Work(batches, done, account, deque(pending), Progress(len(pending), self._clock))
+        work.tries.update({index: Tries() for index in pending})
+        transports = [self._transport]
+        if self._new_transport is not None:
+            extra = min(self._settings.max_connections, len(pending)) - 1
+            transports += [self._new_transport() for _ in range(extra)]
+        outcomes = await asyncio.gather(
+            *(self._work_through(transport, work) for transport in transports),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return work.last_error
+
+    async def _work_through(self, transport: Transport, work: Work) -> None:
+        """Send messages from ``work`` over one connection until none is left to start."""
+        try:
+            async with transport:
+                while (index := await self._next(work)) is not None:
+                    await self._send_one(transport, index, work)
+        except BaseException:
+            work.stopped = True
+            raise
+
+    async def _next(self, work: Work) -> int | None:
+        """Return the next message to send: a retry that is due, else a fresh one, else wait for a retry."""
+        if work.stopped:
+            return None
+        if work.waiting and (not work.fresh or work.waiting[0][0] <= self._clock()):
+            ready_at, index = heapq.heappop(work.waiting)
+            if ready_at > self._clock():
+                await self._before_wait()
+                await self._sleep(ready_at - self._clock())
+            return index
+        return work.fresh.popleft() if work.fresh else None
+
+    async def _send_one(self, transport: Transport, index: int, work: Work) -> None:
+        batch, identity = work.batches[index]
+        mailbox = identity.auth_account or identity.envelope_from
+        rate = self._rates(
+            self._settings.host or self._settings.graph_endpoint,
+            mailbox,
+            self._settings.max_messages_per_minute,
+            self._rate_window_s,
+            self._settings.rate_limit_storage.reveal() if self._settings.rate_limit_storage else None,
+        )
+        try:
+            result = await self._attempt(transport, batch, identity, rate, work.tries[index])
+        except TransientSendError as exc:
+            retry_at = self._schedule_retry(batch, exc, work.tries[index], work.account)
+            if retry_at is None:
+                work.last_error = exc
             else:
-                index = fresh.popleft()
-            batch, identity = batches[index]
-            mailbox = identity.auth_account or identity.envelope_from
-            rate = self._rates(
-                self._settings.host or self._settings.graph_endpoint,
-                mailbox,
-                self._settings.max_messages_per_minute,
-                self._rate_window_s,
-                storage,
-            )
-            try:
-                result = await self._attempt(batch, identity, rate, tries[index])
-            except TransientSendError as exc:
-                retry_at = self._schedule_retry(batch, exc, tries[index], account)
-                if retry_at is None:
-                    last_error = exc
-                else:
-                    heapq.heappush(waiting, (retry_at, index))
-                continue
-            if index in earlier_rounds:
-                result = earlier_rounds.pop(index).followed_by(result)
-            if result.deferred:
-                # The server deferred some recipients (a 4xx at RCPT TO, e.g. 452 4.5.3): they get the same message,
-                # headers and Message-ID unchanged, in a further round. The transport raises when it defers them all,
-                # so each round delivers to someone.
-                earlier_rounds[index] = result
-                rest = tuple(a for a in batch.recipients() if a.email in result.deferred)
-                batches[index] = (replace(batch, envelope=rest), identity)
-                fresh.appendleft(index)
-                continue
-            done[index] = result
-            if self._ledger is not None:  # found in Sent Items counts too: the next try need not look again
-                await self._ledger.record(result.message_id, result.refused)
-            rate.count_recipients(len(result.accepted), mailbox)
-            if result.refused:
-                _log_refused(result)
-            progress.advance()
-        return last_error
+                heapq.heappush(work.waiting, (retry_at, index))
+            return
+        if index in work.earlier_rounds:
+            result = work.earlier_rounds.pop(index).followed_by(result)
+        if result.deferred:
+            # The server deferred some recipients (a 4xx at RCPT TO, e.g. 452 4.5.3): they get the same message,
+            # headers and Message-ID unchanged, in a further round. The transport raises when it defers them all,
+            # so each round delivers to someone.
+            work.earlier_rounds[index] = result
+            rest = tuple(a for a in batch.recipients() if a.email in result.deferred)
+            work.batches[index] = (replace(batch, envelope=rest), identity)
+            work.fresh.appendleft(index)
+            return
+        work.done[index] = result
+        if self._ledger is not None:  # found in Sent Items counts too: the next try need not look again
+            await self._ledger.record(result.message_id, result.refused)
+        rate.count_recipients(len(result.accepted), mailbox)
+        if result.refused:
+            _log_refused(result)
+        work.progress.advance()
 
     def _schedule_retry(
-        self, message: OutgoingMessage, error: TransientSendError, tries: _Tries, account: DeliveryAccount
+        self, message: OutgoingMessage, error: TransientSendError, tries: Tries, account: DeliveryAccount
     ) -> float | None:
         """Return when to retry a message that failed, or None when that would pass its retry budget."""
         now = self._clock()
@@ -279,16 +310,17 @@ class Mailer:
         return now + wait
 
     async def _attempt(
-        self, message: OutgoingMessage, identity: SenderIdentity, rate: SendingRate, tries: _Tries
+        self, transport: Transport, message: OutgoingMessage, identity: SenderIdentity, rate: SendingRate,
+        tries: Tries,
     ) -> SendResult:
         if tries.maybe_sent or (self._check_sent_items and tries.failures == 0):
-            earlier = await self._find_sent(message, identity)
+            earlier = await self._find_sent(transport, message, identity)
             if earlier is not None:
                 return earlier
         started = tries.first_failure_at if tries.first_failure_at is not None else self._clock()
         async with rate.slot(give_up_at=started + self._settings.retry_budget_s, before_wait=self._before_wait):
             try:
-                return await self._transport.send(message, identity)
+                return await transport.send(message, identity)
             except TransientSendError as exc:
                 if _holds_mailbox(exc):
                     # The whole wait the server asked for: a sender whose budget ends sooner is not made to wait.
@@ -301,14 +333,16 @@ class Mailer:
         if self._ledger is not None:
             await self._ledger.flush()
 
-    async def _find_sent(self, message: OutgoingMessage, identity: SenderIdentity) -> SendResult | None:
+    async def _find_sent(
+        self, transport: Transport, message: OutgoingMessage, identity: SenderIdentity
+    ) -> SendResult | None:
         """Return a result for a message an earlier try already sent, if the transport can tell."""
-        if not isinstance(self._transport, SentItemsLookup) or message.message_id is None:
+        if not isinstance(transport, SentItemsLookup) or message.message_id is None:
             return None
-        if not await self._transport.find_sent(message.message_id, identity):
+        if not await transport.find_sent(message.message_id, identity):
             return None
         log.warning("%s is already in Sent Items from an earlier try; not sending it again", message.message_id)
-        return replace(_delivered_earlier(message, self._transport.name), reply="found in Sent Items; not sent again")
+        return replace(_delivered_earlier(message, transport.name), reply="found in Sent Items; not sent again")
 
 
 def _message_id(message: OutgoingMessage) -> str:
@@ -344,33 +378,6 @@ def _backoff(error: TransientSendError, failures: int) -> float:
     if error.retry_after is not None:
         return max(0.0, error.retry_after)
     return float(min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2 ** (failures - 1))) + random.uniform(0, _JITTER_S)
-
-
-class _Progress:
-    """Log how a long run is going (sent N of M, rate, time left) every few seconds or messages."""
-
-    def __init__(self, total: int, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._total = total
-        self._done = 0
-        self._started = self._logged_at = clock()
-        self._logged_count = 0
-
-    def advance(self) -> None:
-        self._done += 1
-        now = self._clock()
-        due = now - self._logged_at >= PROGRESS_EVERY_S or self._done - self._logged_count >= PROGRESS_EVERY_MESSAGES
-        if self._total < 2 or not (due or self._done == self._total):
-            return
-        self._logged_at, self._logged_count = now, self._done
-        per_s = self._done / max(now - self._started, 1e-9)
-        log.info(
-            "sent %d of %d messages (%.1f per minute, about %.0f s left)",
-            self._done,
-            self._total,
-            per_s * 60,
-            (self._total - self._done) / per_s,
-        )
 
 
 def _log_refused(result: SendResult) -> None:

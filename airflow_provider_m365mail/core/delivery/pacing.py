@@ -61,6 +61,7 @@ class SendingRate:
         self._paused_until = 0.0
         self._pause_reason = ""
         self._day: deque[tuple[float, int]] = deque()
+        self._day_total = 0  # the sum of the counts in _day, kept as they come and go
         self._warned = False
         self._shared: tuple[SharedStore, str] | None = None
 
@@ -145,9 +146,10 @@ class SendingRate:
         now = self._clock()
         with self._lock:
             while self._day and self._day[0][0] <= now - _DAY_S:
-                self._day.popleft()
+                self._day_total -= self._day.popleft()[1]
             self._day.append((now, count))
-            used = sum(n for _, n in self._day)
+            self._day_total += count
+            used = self._day_total
             crossed = used >= DAILY_RECIPIENT_LIMIT * DAILY_WARNING_SHARE and not self._warned
             self._warned = self._warned or crossed
         if crossed or used > DAILY_RECIPIENT_LIMIT:

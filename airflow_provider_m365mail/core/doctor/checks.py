@@ -1,9 +1,9 @@
-"""The doctor's checks, one function each, and what they share (the report type, endpoints, the check plan).
+"""The doctor's checks, one function each, and what they share (endpoints, the check plan).
 
-Each check takes the settings, the ``DoctorOptions`` and a ``DnsLookup`` and returns a ``CheckReport``; a check
-may raise ``M365MailError``, which the runner in ``core.diagnostics`` turns into a failure with the error's hint.
-``plan`` lists them in order with the checks each one needs to have passed; the TLS handshake itself lives in
-``core.tls_inspection``.
+Each check takes the settings, the ``DoctorOptions`` and a ``DnsLookup`` and returns a ``CheckReport`` (both in
+``report``); a check may raise ``M365MailError``, which the runner in ``diagnosis`` turns into a failure with the
+error's hint. ``plan`` lists them in order with the checks each one needs to have passed; the TLS handshake itself
+lives in ``tls_inspection``.
 """
 
 from __future__ import annotations
@@ -14,88 +14,30 @@ import ipaddress
 import math
 import socket
 import ssl
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_m365mail.core.auth.proxies import proxy_for, through_proxy
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.doctor.dns import (
     MICROSOFT_MX_SUFFIX,
     MICROSOFT_SPF_INCLUDE,
     DnsLookup,
-    Nameserver,
 )
+from airflow_provider_m365mail.core.doctor.report import CheckReport, DoctorOptions, Status, doctor_docs, error_report
 from airflow_provider_m365mail.core.doctor.tls_inspection import certificate_summary, tls_handshake
-from airflow_provider_m365mail.core.errors import M365MailError
-from airflow_provider_m365mail.core.errors.troubleshooting import anchor_for
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security, SmtpMode, TransportKind
-from airflow_provider_m365mail.core.settings.hosts import is_ip_literal, is_loopback
+from airflow_provider_m365mail.core.settings.acs import ACS_SCOPE
+from airflow_provider_m365mail.core.settings.hosts import is_ip_literal, is_loopback, shown_proxy
+from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 
 EXPIRY_WARNING_DAYS = 14
-DOCTOR_PAGE = "doctor.md"
-# check -> its section in docs/doctor.md (MX and SPF share one)
-DOCTOR_ANCHORS = {
-    "settings": "settings",
-    "dns": "dns",
-    "mx": "mx-and-spf",
-    "spf": "mx-and-spf",
-    "tcp": "tcp",
-    "tls": "tls",
-    "token": "token",
-    "server": "server",
-    "send_as": "send-as",
-}
-
-
-def doctor_docs(check: str) -> str:
-    """Return ``doctor.md#<section>``, where the documentation explains ``check`` and its failures."""
-    return f"{DOCTOR_PAGE}#{DOCTOR_ANCHORS[check]}"
-
-
-class Status(str, Enum):
-    """How one check ended."""
-
-    PASS = "pass"
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """One check's outcome: what was found, and for a warning or failure the one-line fix."""
-
-    name: str
-    title: str
-    status: Status
-    detail: str
-    fix: str | None = None
-    code: str | None = None
-    docs: str | None = None  # page#anchor in the documentation
-
-    def as_json(self) -> dict[str, Any]:
-        """Return the check as plain JSON data (the ``checks`` items of ``m365mail doctor --json``)."""
-        return {**dataclasses.asdict(self), "status": self.status.value}
-
-
-@dataclass(frozen=True)
-class DoctorOptions:
-    """What to check beyond the defaults, and how."""
-
-    nameserver: Nameserver | None = None  # DNS server for every lookup; None: the system's
-    send_as: str | None = None  # probe whether the connection may send as this address
-    probe_mode: str | None = None  # core.probe.ProbeMode value; None: envelope over SMTP, a message over Graph
-    probe_recipient: str | None = None
-    sending_ip: str | None = None  # the public IP mail leaves from, for the SPF check
-    network_checks: bool = True  # separate TCP and TLS checks (the sign-in check covers them too)
-    mail_dns: bool = True  # MX and SPF checks for direct send and relay
-
 
 SERVER_TITLES = {
     TransportKind.SMTP: "SMTP EHLO / AUTH",
     TransportKind.GRAPH: "Graph sendMail access",
     TransportKind.EWS: "EWS sign-in (GetFolder)",
+    TransportKind.ACS: "ACS Email sign-in (operation status)",
 }
 
 
@@ -112,6 +54,7 @@ def describe_connection(settings: MailSettings) -> dict[str, Any]:
         "login": settings.username,
         "cloud": settings.cloud.value,
         "from_email": settings.from_email,
+        "proxy": shown_proxy(proxy) if (proxy := proxy_for(settings, host)) else None,
     }
 
 
@@ -161,16 +104,6 @@ def needs_tls(settings: MailSettings) -> bool:
 def uses_oauth(settings: MailSettings) -> bool:
     """Tell whether the connection signs in with an Entra token."""
     return settings.auth_type in (AuthType.OAUTH2_APP, AuthType.OAUTH2_DELEGATED)
-
-
-def error_report(name: str, title: str, exc: M365MailError) -> CheckReport:
-    """Turn a provider error into a failed check carrying its code, hint and documentation anchor.
-
-    The anchor is the error's troubleshooting entry when the reply is catalogued, else the check's section.
-    """
-    code = exc.enhanced_status or exc.code
-    docs = anchor_for(exc) or doctor_docs(name)
-    return CheckReport(name, title, Status.FAIL, exc.message, fix=exc.hint, code=code, docs=docs)
 
 
 # -- the checks, in order ------------------------------------------------------------------------------------
@@ -288,11 +221,26 @@ async def spf(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup)
     return CheckReport("spf", title, Status.PASS, f"{domain}: {verdict.record}{note}")
 
 
+def _untunnelled(name: str, proxy: str | None) -> CheckReport | None:
+    """Skip a check the doctor cannot run through an ``https://`` proxy (TLS to the proxy itself, which only the
+    HTTP clients speak); the token and sign-in checks go through it as a send would."""
+    if proxy is None or not proxy.lower().startswith("https://"):
+        return None
+    return CheckReport(name, TITLES[name], Status.SKIP,
+                       f"not checked{through_proxy(proxy)}: the token and sign-in checks go through it")
+
+
 async def tcp(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
     """Open a TCP connection to the server's port."""
     title = TITLES["tcp"]
     host, port = server_endpoint(settings)
     docs = doctor_docs("tcp")
+    proxy = proxy_for(settings, host)
+    if (skipped := _untunnelled("tcp", proxy)) is not None:
+        return skipped
+    if proxy:  # the tunnel's failures are the proxy's, explained by its error
+        (await open_tunnel(proxy, host, port, timeout=settings.timeout)).close()
+        return CheckReport("tcp", title, Status.PASS, f"connected to {host}:{port}{through_proxy(proxy)}")
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), settings.timeout)
     except asyncio.TimeoutError:
@@ -320,7 +268,11 @@ async def tls(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup)
     trust = f"extra.ca_bundle {settings.ca_bundle}" if settings.ca_bundle else "the system's CA store"
     host, port = server_endpoint(settings)
     starttls = settings.transport is TransportKind.SMTP and settings.security is Security.STARTTLS
-    handshake = tls_handshake(host, port, make_ssl_context(settings), starttls=starttls)
+    proxy = proxy_for(settings, host)
+    if (skipped := _untunnelled("tls", proxy)) is not None:
+        return skipped
+    tunnel = await open_tunnel(proxy, host, port, timeout=settings.timeout) if proxy else None
+    handshake = tls_handshake(host, port, make_ssl_context(settings), starttls=starttls, sock=tunnel)
     try:
         version, cert = await asyncio.wait_for(handshake, settings.timeout)
     except ssl.SSLCertVerificationError as exc:
@@ -342,7 +294,7 @@ async def tls(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup)
     if not math.isnan(days) and days < EXPIRY_WARNING_DAYS:
         return CheckReport("tls", title, Status.WARN, f"{detail}: expires in {days:.0f} days",
                            fix="the server's certificate is about to expire: tell its administrator", docs=docs)
-    return CheckReport("tls", title, Status.PASS, f"{detail} (trusted through {trust})")
+    return CheckReport("tls", title, Status.PASS, f"{detail} (trusted through {trust}){through_proxy(proxy)}")
 
 
 async def token(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
@@ -353,12 +305,11 @@ async def token(settings: MailSettings, options: DoctorOptions, lookup: DnsLooku
     title = TITLES["token"]
     if not uses_oauth(settings):
         return CheckReport("token", title, Status.SKIP, f"auth_type {settings.auth_type.value} uses no token")
-    scope = {TransportKind.GRAPH: settings.graph_scope, TransportKind.EWS: settings.ews_scope}.get(
-        settings.transport
-    ) or xoauth2_scope(settings)
+    scope = {TransportKind.GRAPH: settings.graph_scope, TransportKind.EWS: settings.ews_scope,
+             TransportKind.ACS: ACS_SCOPE}.get(settings.transport) or xoauth2_scope(settings)
     got = await TokenSource(settings).get_token(scope)
-    return CheckReport("token", title, Status.PASS,
-                       f"token for {scope} from {settings.authority_host} (expires in {got.expires_in():.0f} s)")
+    return CheckReport("token", title, Status.PASS, f"token for {scope} from {settings.authority_host} (expires in "
+                       f"{got.expires_in():.0f} s){through_proxy(proxy_for(settings, settings.authority_host))}")
 
 
 async def server(settings: MailSettings, options: DoctorOptions, lookup: DnsLookup) -> CheckReport:
@@ -373,6 +324,8 @@ async def server(settings: MailSettings, options: DoctorOptions, lookup: DnsLook
         return CheckReport("server", title, Status.FAIL, "; ".join(result.steps) or "the check did not complete",
                            docs=doctor_docs("server"))
     steps = [s for s in result.steps if not s.startswith(("got an access token", "QUIT"))]
+    if settings.transport is not TransportKind.SMTP and (proxy := proxy_for(settings, server_endpoint(settings)[0])):
+        steps.append(through_proxy(proxy).strip())  # SMTP's steps name their proxy already
     return CheckReport("server", title, Status.PASS, "; ".join(steps))
 
 
@@ -385,15 +338,16 @@ async def send_as(settings: MailSettings, options: DoctorOptions, lookup: DnsLoo
     identity = resolve_identity(settings, from_email=options.send_as)
     mode = options.probe_mode or ("envelope" if settings.transport is TransportKind.SMTP else "auto")
     outcome = await probe_send_as(settings, identity, mode=ProbeMode(mode), recipient=options.probe_recipient)
+    verdict = f"{outcome.verdict.value} ({outcome.method})"
     if outcome.error is not None and outcome.verdict is not ProbeVerdict.LIVE:
         report = error_report("send_as", title, outcome.error)
         status = Status.WARN if outcome.verdict is ProbeVerdict.TRANSIENT else Status.FAIL
-        return dataclasses.replace(report, status=status, detail=f"{outcome.verdict.value} ({outcome.method}): "
-                                   f"{report.detail}")
+        # Missing, on the wrong principal or still propagating look the same to Exchange: name the right trustee.
+        fix = f"{outcome.cause}; a new grant takes up to an hour to apply" if outcome.cause else report.fix
+        return dataclasses.replace(report, status=status, fix=fix, detail=f"{verdict}: {report.detail}")
     status = {ProbeVerdict.LIVE: Status.PASS, ProbeVerdict.TRANSIENT: Status.WARN}.get(outcome.verdict, Status.FAIL)
-    detail = f"{outcome.verdict.value} ({outcome.method}): {outcome.detail}"
     if status is Status.PASS:
-        return CheckReport("send_as", title, status, detail)
-    return CheckReport("send_as", title, status, detail,
+        return CheckReport("send_as", title, status, f"{verdict}: {outcome.detail}")
+    return CheckReport("send_as", title, status, f"{verdict}: {outcome.detail}",
                        fix="grant Send As (Add-RecipientPermission) and allow up to 60 minutes",
                        docs=doctor_docs("send_as"))

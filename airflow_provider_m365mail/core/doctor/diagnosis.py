@@ -16,14 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_m365mail.core.doctor import checks
-from airflow_provider_m365mail.core.doctor.checks import (
-    CheckReport,
-    DoctorOptions,
-    Status,
-    describe_connection,
-    error_report,
-)
+from airflow_provider_m365mail.core.doctor.checks import describe_connection
 from airflow_provider_m365mail.core.doctor.dns import DnsLookup, Nameserver
+from airflow_provider_m365mail.core.doctor.report import CheckReport, DoctorOptions, Status, error_report
 from airflow_provider_m365mail.core.errors import M365MailError
 from airflow_provider_m365mail.core.settings import MailSettings
 

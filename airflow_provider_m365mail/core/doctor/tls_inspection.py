@@ -8,6 +8,7 @@ untrusted CA or a name mismatch fails exactly as it would when sending.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -15,17 +16,19 @@ from typing import Any
 
 
 async def tls_handshake(
-    host: str, port: int, context: ssl.SSLContext, *, starttls: bool
+    host: str, port: int, context: ssl.SSLContext, *, starttls: bool, sock: socket.socket | None = None
 ) -> tuple[str, dict[str, Any]]:
     """Connect and negotiate TLS (after EHLO and STARTTLS, or from the first byte); return version and cert.
 
-    Raises ``ssl.SSLError`` (``SSLCertVerificationError`` for an untrusted or mismatched certificate) or
+    ``sock`` is a tunnel to ``host:port`` through a proxy, used instead of a direct connection. Raises
+    ``ssl.SSLError`` (``SSLCertVerificationError`` for an untrusted or mismatched certificate) or
     ``ConnectionError`` when the server does not offer STARTTLS.
     """
+    where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
     if starttls:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(**where)
     else:
-        reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host)
+        reader, writer = await asyncio.open_connection(**where, ssl=context, server_hostname=host)
     transport: asyncio.BaseTransport = writer.transport
     try:
         if starttls:

@@ -1,4 +1,4 @@
-"""The replies Exchange Online, Microsoft Graph, Entra ID and Exchange Server (EWS) give, what they mean, and fixes.
+"""The replies Exchange Online, Microsoft Graph, Entra ID, Exchange Server (EWS) and proxies give, and their fixes.
 
 Pure data: ``core.errors`` matches replies against it and ``docs/troubleshooting.md`` is generated from it.
 Within a source the first matching entry wins, so specific entries come before general ones.
@@ -23,6 +23,8 @@ from airflow_provider_m365mail.core.errors.known_reply import (
     graph_reply,
     smtp_reply,
 )
+from airflow_provider_m365mail.core.errors.proxy_replies import PROXY_REPLIES
+from airflow_provider_m365mail.core.errors.volume_replies import ACS_REPLIES, HVE_SMTP_REPLIES
 
 __all__ = ["KNOWN_REPLIES", "KnownReply", "ReplySource"]
 
@@ -58,7 +60,8 @@ _SMTP_REPLIES = (
           "https://outlook.office365.com/.default (the cloud's Exchange resource), the app needs SMTP.SendAsApp "
           "with admin consent, an Exchange service principal (New-ServicePrincipal -AppId <client id> "
           "-ObjectId <Enterprise Application object id>, not the App Registration's) and Add-MailboxPermission "
-          "-Identity <login mailbox> -User <service principal id> -AccessRights FullAccess", AUTH),
+          "-Identity <login mailbox> -User <service principal id> -AccessRights FullAccess. High Volume Email: "
+          "login is the HVE account, and the app must be added to it with Add-HVEAppAccess", AUTH),
     smtp_reply(None, "5.7.30", None,
           "550 5.7.30 Basic authentication is not supported for Client Submission.", "AUTH",
           "Basic authentication for SMTP AUTH has been removed", USE_OAUTH, AUTH),
@@ -212,7 +215,7 @@ _GRAPH_REPLIES = (
            "excludes it, or Mail.Send lacks admin consent",
            "Include the mailbox in the scope (Test-ApplicationAccessPolicy -Identity <mailbox> -AppId <client "
            "id>; or New-ManagementRoleAssignment -App <service principal> -Role 'Application Mail.Send' "
-           "-CustomResourceScope <scope>); changes take 30-60 minutes: SendAsPermissionSensor waits", SEND_AS),
+           "-CustomResourceScope <scope>); changes take up to 2 hours: SendAsPermissionSensor waits", SEND_AS),
     graph_reply("MailboxNotEnabledForRESTAPI", 404, "The mailbox is either inactive, soft-deleted, or is hosted "
            "on-premise.",
            "The mailbox is not in Exchange Online (no licence, inactive, or on-premises)",
@@ -285,7 +288,11 @@ _ENTRA_REPLIES = (
     entra_reply(700024, "Client assertion is not within its valid time range.",
            "The certificate assertion's time window is off", "Fix the worker's clock (NTP)"),
     entra_reply(700082, "The refresh token has expired due to inactivity.", "The delegated refresh token expired",
-           "Sign in again interactively and store the new extra.refresh_token"),
+           "Sign the mailbox in again with `m365mail login --conn-id <id>` (or store a new extra.refresh_token)"),
+    entra_reply(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
+           "The delegated refresh token was replaced by a newer one or revoked",
+           "Keep the rotated tokens in one file every worker shares (extra.token_cache_path), then sign in again "
+           "with `m365mail login --conn-id <id>`"),
     entra_reply(500011, "The resource principal named https://outlook.office365.com was not found in the tenant.",
            "The scope's resource does not exist in this tenant or cloud",
            "Check extra.cloud: tokens and scopes differ between clouds; the tenant needs Exchange Online"),
@@ -293,4 +300,6 @@ _ENTRA_REPLIES = (
            "The requested scope is invalid", "Check extra.cloud and the auth_type (app-only uses /.default)"),
 )
 
-KNOWN_REPLIES: tuple[KnownReply, ...] = _SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES + EWS_REPLIES
+KNOWN_REPLIES: tuple[KnownReply, ...] = (
+    _SMTP_REPLIES + HVE_SMTP_REPLIES + _GRAPH_REPLIES + _ENTRA_REPLIES + EWS_REPLIES + ACS_REPLIES + PROXY_REPLIES
+)

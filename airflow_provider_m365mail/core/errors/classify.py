@@ -17,6 +17,7 @@ from airflow_provider_m365mail.core.errors.hierarchy import (
     RecipientsPartlyRefusedError,
     RecipientsRefusedError,
     SendAsDeniedError,
+    ServerUnreachableError,
     ThrottledError,
     TransientSendError,
 )
@@ -42,11 +43,19 @@ _CLASSES: dict[str, type[M365MailError]] = {
         AuthenticationError,
         SendAsDeniedError,
         RecipientsRefusedError,
+        ServerUnreachableError,
     )
 }
 
 _ENHANCED_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _AADSTS = re.compile(r"AADSTS(\d+)")
+# How the HTTP clients' SOCKS and CONNECT libraries (urllib3 + PySocks, httpcore + socksio) word a proxy's answer.
+_PROXY_STATUS = re.compile(r"(?:^|Tunnel connection failed: )([1-5]\d\d)\b", re.MULTILINE)
+_SOCKS_REPLY = re.compile(r"\b0x0([1-8])\b")
+_SOCKS_REPLY_NAMES = {"general socks server failure": 1, "connection not allowed by ruleset": 2,
+                      "network unreachable": 3, "host unreachable": 4, "connection refused": 5}
+_SOCKS_AUTH = re.compile(r"username/password|authentication (?:failed|failure|method)", re.IGNORECASE)
+_PROXY_DOWN = re.compile(r"Unable to connect to proxy|Error connecting to SOCKS5? proxy", re.IGNORECASE)
 
 
 def parse_enhanced_status(text: str) -> str | None:
@@ -55,7 +64,8 @@ def parse_enhanced_status(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _status_matches(wanted: str, status: str | None) -> bool:
+def status_matches(wanted: str, status: str | None) -> bool:
+    """Tell whether an enhanced status matches a catalogue one, which may be a range ("4.7.500-699")."""
     if status is None:
         return False
     if "-" not in wanted:
@@ -69,7 +79,7 @@ def _status_matches(wanted: str, status: str | None) -> bool:
 def _reply_matches(entry: KnownReply, code: str | None, status: str | None, text: str) -> bool:
     if entry.code is not None and entry.code != code:
         return False
-    if entry.enhanced_status is not None and not _status_matches(entry.enhanced_status, status):
+    if entry.enhanced_status is not None and not status_matches(entry.enhanced_status, status):
         return False
     return entry.pattern is None or re.search(entry.pattern, text, re.IGNORECASE) is not None
 
@@ -213,6 +223,25 @@ def classify_ews_fault(code: str, message: str, *, back_off_s: float | None = No
     return _build(entry, fallback, text, code=code, retry_after=back_off_s)
 
 
+def classify_acs_error(
+    status: int, code: str | None, message: str, *, retry_after: float | None = None
+) -> M365MailError:
+    """Turn an Azure Communication Services Email error (HTTP status, ``error.code``, ``error.message``).
+
+    A failed send operation passes its status as 200. Unknown 429 is throttling, unknown 5xx transient.
+    """
+    entry = next((e for e in KNOWN_REPLIES if e.source is ReplySource.ACS and code and e.code == code), None) or next(
+        (e for e in KNOWN_REPLIES if e.source is ReplySource.ACS and not e.code and e.http_status == status), None
+    )
+    fallback: type[M365MailError] = (
+        ThrottledError if status == 429 else TransientSendError if status >= 500
+        else AuthenticationError if status == 401 else PermanentSendError
+    )
+    where = "the send operation failed" if status < 300 else f"refused the request: HTTP {status}"
+    text = f"Azure Communication Services Email {where} {code or ''}: {_shorten(message)}"
+    return _build(entry, fallback, " ".join(text.split()), code=code or str(status), retry_after=retry_after)
+
+
 _TRANSIENT_ENTRA_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 # MSAL answers a repeated token request from its cache of 429/5xx replies for their Retry-After (5 s when the
 # identity provider names none): a retry any sooner only meets the same cached failure.
@@ -239,3 +268,44 @@ def classify_aadsts(
     return _build(
         entry, fallback, f"Microsoft Entra ID refused the token request: {detail}", code=code, retry_after=retry_after
     )
+
+
+def proxy_failure_code(text: str) -> str | None:
+    """Return the ``classify_proxy_failure`` code an HTTP client's error text shows, or None if it shows none.
+
+    ``text`` is the error and its causes, one per line: "Tunnel connection failed: 407 ..." (urllib3), "407 Proxy
+    Authentication Required" (httpcore), "0x04: Host unreachable" (PySocks), "Proxy Server could not connect:
+    Host unreachable." (httpcore), "Invalid username/password", "Unable to connect to proxy".
+    """
+    if _SOCKS_AUTH.search(text):
+        return "socks-auth"
+    found = _SOCKS_REPLY.search(text)
+    if found:
+        return f"socks-0x0{found.group(1)}"
+    named = re.search(r"could not connect: ([\w ]+)\.", text)
+    if named and named.group(1).lower() in _SOCKS_REPLY_NAMES:
+        return f"socks-0x0{_SOCKS_REPLY_NAMES[named.group(1).lower()]}"
+    status = _PROXY_STATUS.search(text)
+    if status:
+        return status.group(1)
+    return "unreachable" if _PROXY_DOWN.search(text) else None
+
+
+def classify_proxy_failure(proxy: str, code: str, detail: str, *, target: str) -> M365MailError:
+    """Turn a proxy's failure to open a tunnel to ``target`` ("host:port") into an exception with its fix.
+
+    ``proxy`` is the proxy URL with its password already masked. ``code`` is "unreachable" (the proxy itself),
+    an HTTP status of the CONNECT ("407"), "socks-auth", or a SOCKS5 reply ("socks-0x04"). Unknown HTTP 5xx and
+    SOCKS replies are transient, other unknown statuses permanent.
+    """
+    if code == "401":  # tinyproxy answers a CONNECT without valid credentials so, instead of 407
+        code = "407"
+    entry = find_known_reply(ReplySource.PROXY, code=code)
+    fallback: type[M365MailError] = PermanentSendError
+    if code.startswith("socks-") or code.startswith("5"):
+        fallback = TransientSendError
+    if code == "unreachable":
+        text = f"the proxy {proxy} could not be reached to open a tunnel to {target}: {_shorten(detail)}"
+    else:
+        text = f"the proxy {proxy} did not open a tunnel to {target}: {_shorten(detail)}"
+    return _build(entry, fallback, text, code=code)

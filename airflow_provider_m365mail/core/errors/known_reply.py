@@ -1,6 +1,7 @@
 """What a catalogue entry is (``KnownReply``), and the helpers the catalogue's tables are written with.
 
-``catalogue`` holds Exchange Online's, Microsoft Graph's and Entra ID's replies, ``ews_replies`` Exchange Server's.
+``catalogue`` holds Exchange Online's, Microsoft Graph's and Entra ID's replies, ``ews_replies`` Exchange Server's,
+``proxy_replies`` those of the proxies a connection tunnels through.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ class ReplySource(str, Enum):
     GRAPH = "graph"
     ENTRA = "entra"
     EWS = "ews"
+    PROXY = "proxy"
+    ACS = "acs"  # Azure Communication Services Email's REST API
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,8 @@ class KnownReply:
     SMTP entries match on ``code`` (reply code, when set), ``enhanced_status`` ("5.7.139" or a range such as
     "4.7.500-699") and ``pattern`` (a case-insensitive regex searched in the reply). Graph entries match on
     ``code`` (Graph ``error.code``), or, when ``code`` is None, on ``http_status``. Entra entries match on
-    ``code`` ("AADSTS7000215"), EWS entries on ``code`` (``ResponseCode``). ``error`` names the class in
-    ``core.errors`` the reply becomes.
+    ``code`` ("AADSTS7000215"), EWS entries on ``code`` (``ResponseCode``), proxy entries on ``code`` ("407",
+    "socks-0x04"). ``error`` names the class in ``core.errors`` the reply becomes.
     """
 
     source: ReplySource
@@ -47,11 +50,13 @@ _SMTP = ReplySource.SMTP
 _GRAPH = ReplySource.GRAPH
 _ENTRA = ReplySource.ENTRA
 _EWS = ReplySource.EWS
+_PROXY = ReplySource.PROXY
 AUTH = "AuthenticationError"
 SEND_AS = "SendAsDeniedError"
 PERMANENT = "PermanentSendError"
 TRANSIENT = "TransientSendError"
 THROTTLED = "ThrottledError"
+UNREACHABLE = "ServerUnreachableError"
 
 OAUTH = (
     "auth_type oauth2_app with tenant_id, client_id and a client secret or certificate (the app needs "
@@ -101,3 +106,8 @@ def entra_reply(number: int, example: str, meaning: str, fix: str, error: str = 
 def ews_reply(code: str, example: str, meaning: str, fix: str, error: str) -> KnownReply:
     return KnownReply(_EWS, code, None, None, example, "EWS request", meaning, fix,
                       error in (TRANSIENT, THROTTLED), error)
+
+
+def proxy_reply(code: str, example: str, meaning: str, fix: str, error: str) -> KnownReply:
+    return KnownReply(_PROXY, code, None, None, example, "proxy tunnel (HTTP CONNECT or SOCKS5)", meaning, fix,
+                      error in (TRANSIENT, THROTTLED, UNREACHABLE), error)

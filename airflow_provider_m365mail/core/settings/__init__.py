@@ -2,7 +2,8 @@
 
 ``model`` holds ``MailSettings``; ``choices`` the closed sets of options; ``clouds`` each Microsoft cloud's hosts;
 ``extra_reader`` reads the connection's extras; ``rules`` resolves defaults and refuses incoherent combinations;
-``hosts`` checks host names, endpoints and proxy URLs. May import ``core.errors`` and ``core.message.addresses``.
+``hosts`` checks host names, endpoints and proxy URLs; ``entra_ids`` tenant ids and certificate thumbprints.
+May import ``core.errors`` and ``core.message.addresses``.
 """
 
 from __future__ import annotations

@@ -6,19 +6,22 @@ from enum import Enum
 
 
 class TransportKind(str, Enum):
-    """How mail leaves: SMTP, Microsoft Graph ``sendMail``, or EWS ``CreateItem`` on Exchange Server."""
+    """How mail leaves: SMTP, Microsoft Graph ``sendMail``, EWS on Exchange Server, or Azure Communication Services."""
 
     SMTP = "smtp"
     GRAPH = "graph"
     EWS = "ews"
+    ACS = "acs"  # Azure Communication Services Email's REST API
 
 
 class SmtpMode(str, Enum):
-    """Microsoft's three SMTP options: SMTP AUTH submission, direct send to the MX, relay via a connector."""
+    """Microsoft's SMTP options: SMTP AUTH submission, direct send, relay, High Volume Email and ACS's SMTP endpoint."""
 
     SUBMISSION = "submission"
     DIRECT_SEND = "direct_send"
     RELAY = "relay"
+    HVE = "hve"  # High Volume Email for Microsoft 365: internal recipients only
+    ACS = "acs"  # Azure Communication Services Email's SMTP endpoint
 
 
 class Security(str, Enum):
@@ -36,4 +39,5 @@ class AuthType(str, Enum):
     OAUTH2_APP = "oauth2_app"
     OAUTH2_DELEGATED = "oauth2_delegated"
     NTLM = "ntlm"  # Windows integrated authentication: EWS on Exchange Server only
+    ACCESS_KEY = "access_key"  # HMAC-SHA256 with an Azure Communication Services resource's access key
     NONE = "none"

@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Collection, Mapping
 from enum import Enum
+from pathlib import Path
 from typing import Any, TypeVar
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
@@ -101,6 +102,13 @@ class ExtraReader:
             return None
         if not isinstance(value, str):
             raise ConfigurationError(f"extra.{key}", f"expected text, got {type(value).__name__}")
+        return value
+
+    def existing_file(self, key: str) -> str | None:
+        """Return the file path under ``key`` (None when unset), refusing a path where no file is."""
+        value = self.text(key)
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ConfigurationError(f"extra.{key}", f"file not found: {value}", hint="give a readable file path")
         return value
 
     def boolean(self, key: str, default: bool) -> bool:

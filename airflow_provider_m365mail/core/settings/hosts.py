@@ -29,7 +29,6 @@ MX_SUFFIXES = (".mail.protection.outlook.com", ".mail.protection.office365.us", 
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
-_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 def is_ip_literal(host: str) -> bool:
@@ -120,23 +119,48 @@ def graph_host_port(endpoint: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def check_proxy(value: str) -> str:
-    """Return a proxy URL (http, https or socks5 with a host); errors show it without credentials, or not at all."""
+PROXY_FROM_ENVIRONMENT = "env"
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def check_proxy(value: str, *, field: str = "extra.proxy") -> str:
+    """Return a proxy URL (http, https, socks5 or socks5h, with its port), or ``env``; errors show it without
+    credentials, or not at all."""
     text = value.strip()
+    if text.lower() == PROXY_FROM_ENVIRONMENT:
+        return PROXY_FROM_ENVIRONMENT
     try:
         parts = urlsplit(text)
-        valid = parts.scheme in _PROXY_SCHEMES and bool(parts.hostname) and (parts.port or 1) > 0
+        valid = parts.scheme.lower() in PROXY_SCHEMES and bool(parts.hostname) and parts.port is not None
     except ValueError:  # a port out of range or not a number, a broken [IPv6] host
         valid = False
     if not valid:
         shown = without_credentials(text)
         raise ConfigurationError(
-            "extra.proxy",
-            f"{shown!r} is not a proxy URL" if shown else "the value is not a proxy URL (not repeated: it may hold "
-            "credentials)",
-            hint="e.g. http://proxy.example.com:3128 (http, https, socks5)",
+            field,
+            f"{shown!r} is not a proxy URL with a port" if shown else "the value is not a proxy URL with a port (not "
+            "repeated: it may hold credentials)",
+            hint="e.g. http://proxy.example.com:3128 or socks5h://user:password@proxy.example.com:1080 "
+            "(http, https, socks5, socks5h), or env to follow HTTPS_PROXY / ALL_PROXY / NO_PROXY",
         )
     return text
+
+
+def check_smtp_proxy(url: str, *, field: str = "extra.proxy") -> str:
+    """Refuse an ``https://`` proxy for SMTP: the tunnel hands SMTP a plain socket, with no TLS to the proxy."""
+    if url.lower().startswith("https://"):
+        raise ConfigurationError(
+            field,
+            "SMTP cannot be tunnelled through an https:// proxy (TLS to the proxy itself)",
+            hint="most proxies also accept plain CONNECT: use http:// with the same host and port, or socks5h://",
+        )
+    return url
+
+
+def shown_proxy(url: str) -> str:
+    """Return a checked proxy URL as messages and the doctor show it: ``scheme://host:port``, never its user or
+    password."""
+    return without_credentials(url) or "the proxy"
 
 
 # Storage URIs as the ``limits`` library spells them, for the stores that can hold a shared sending window.
@@ -147,9 +171,9 @@ SHARED_STORAGE_SCHEMES = frozenset({
 IN_PROCESS_STORAGE = "memory://"
 
 
-def check_rate_limit_storage(value: str) -> str | None:
-    """Return a shared store's URI, or None for in-process pacing (``memory://``); refuse what cannot share it."""
-    text = value.strip()
+def check_rate_limit_storage(value: str | None) -> str | None:
+    """Return a shared store's URI, or None for in-process pacing (unset or ``memory://``); refuse what cannot."""
+    text = (value or IN_PROCESS_STORAGE).strip()
     if text in ("memory", IN_PROCESS_STORAGE):
         return None
     scheme = text.partition("://")[0].lower() if "://" in text else ""

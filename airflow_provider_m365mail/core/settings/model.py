@@ -21,18 +21,20 @@ from airflow_provider_m365mail.core.settings.secret import Secret
 
 EXTRA_KEYS: tuple[str, ...] = (
     "transport", "smtp_mode", "security", "auth_type", "tenant_id", "client_id", "client_secret",
-    "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "cloud", "authority_host",
-    "graph_endpoint", "ews_url", "ews_impersonation", "ca_bundle", "client_certificate_path", "client_key_path",
+    "certificate_path", "certificate_private_key", "certificate_thumbprint", "refresh_token", "token_cache_path",
+    "cloud", "authority_host", "graph_endpoint", "ews_url", "ews_impersonation", "accepted_domains", "acs_resource",
+    "acs_endpoint", "acs_access_key", "ca_bundle", "client_certificate_path", "client_key_path",
     "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
-    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "proxy", "rate_limit_storage",
-    "token_cache_path", "save_to_sent_items", "allow_insecure_auth",
+    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "max_connections", "proxy",
+    "rate_limit_storage", "save_to_sent_items", "allow_insecure_auth",
 )
 
 # Extras renamed to a name Airflow masks (it hides an extra by its key), still read under their old name.
 RENAMED_EXTRAS: dict[str, str] = {"certificate_pem": "certificate_private_key"}
 # Settings held as ``Secret``: out of repr, asdict, str and pickle; ``reveal()`` where a server needs them.
 SECRET_FIELDS: tuple[str, ...] = (
-    "password", "client_secret", "certificate_private_key", "refresh_token", "proxy", "rate_limit_storage",
+    "password", "client_secret", "certificate_private_key", "refresh_token", "acs_access_key", "proxy",
+    "rate_limit_storage",
 )
 # Secrets that are URLs: logs may show them without credentials, so only their password counts as the secret.
 _URL_SECRETS = ("proxy", "rate_limit_storage")
@@ -57,6 +59,7 @@ class MailSettings:
     certificate_private_key: Secret | None = None
     certificate_thumbprint: str | None = None
     refresh_token: Secret | None = None
+    token_cache_path: str | None = None
     cloud: Cloud = Cloud.GLOBAL
     authority_host: str = CLOUDS[Cloud.GLOBAL].authority_host
     graph_endpoint: str = CLOUDS[Cloud.GLOBAL].graph_endpoint
@@ -73,13 +76,16 @@ class MailSettings:
     max_messages_per_minute: int = 30
     timeout: float = 30.0
     retry_budget_s: float = 300.0
+    max_connections: int = 1
     proxy: Secret | None = None
     save_to_sent_items: bool = True
     allow_insecure_auth: bool = False
     ews_url: str | None = None
     ews_impersonation: bool = False
+    accepted_domains: tuple[str, ...] = ()  # smtp_mode hve: the only domains it delivers to
+    acs_endpoint: str | None = None
+    acs_access_key: Secret | None = None
     rate_limit_storage: Secret | None = None  # None: count in this process only (memory://)
-    token_cache_path: str | None = None  # None: each process keeps its tokens in memory
 
     @classmethod
     def from_connection_fields(

@@ -8,34 +8,41 @@ the field and the fix.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
+from airflow_provider_m365mail.core.settings.acs import (
+    ACS_SMTP_HOST,
+    acs_default_auth,
+    acs_endpoint,
+    acs_recipient_limit,
+    acs_smtp_login,
+    check_acs_auth,
+    is_acs,
+)
 from airflow_provider_m365mail.core.settings.choices import AuthType, Security, SmtpMode, TransportKind
 from airflow_provider_m365mail.core.settings.clouds import CLOUDS, Cloud
+from airflow_provider_m365mail.core.settings.entra_ids import MULTI_TENANT, check_tenant_id, check_thumbprint
 from airflow_provider_m365mail.core.settings.ews import check_ews_auth, ews_endpoint
 from airflow_provider_m365mail.core.settings.extra_reader import ExtraReader, parse_int
 from airflow_provider_m365mail.core.settings.hosts import (
-    IN_PROCESS_STORAGE,
     check_authority_host,
     check_graph_endpoint,
     check_host,
     check_proxy,
     check_rate_limit_storage,
+    check_smtp_proxy,
     graph_host_port,
     is_ip_literal,
     is_mx_host,
     submission_cloud,
 )
+from airflow_provider_m365mail.core.settings.hve import accepted_domains, check_hve_auth, hve_host
 from airflow_provider_m365mail.core.settings.private_servers import is_private_setup
 from airflow_provider_m365mail.core.settings.senders import sender_defaults, warn_where_microsoft_refuses
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
-_MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
 _OAUTH = (AuthType.OAUTH2_APP, AuthType.OAUTH2_DELEGATED)
+_UNAUTHENTICATED_MODES = (SmtpMode.DIRECT_SEND, SmtpMode.RELAY)  # the tenant MX, which takes no AUTH
 _FILE_EXTRAS = ("certificate_path", "ca_bundle", "client_certificate_path", "client_key_path")
 # A timeout is waited for on every connect and read, and retries stop after four of them: an hour is plenty,
 # and far larger values overflow the socket layer's timers.
@@ -57,19 +64,21 @@ def resolve_connection(
         "transport": transport,
         "cloud": cloud,
         "authority_host": authority_host,
-        "tenant_id": _tenant_id(extra.text("tenant_id")),
+        "tenant_id": check_tenant_id(extra.text("tenant_id")),
         "refresh_token": extra.text("refresh_token"),
+        "token_cache_path": extra.text("token_cache_path"),
         "certificate_private_key": extra.text("certificate_private_key"),
-        "certificate_thumbprint": _thumbprint(extra.text("certificate_thumbprint")),
+        "certificate_thumbprint": check_thumbprint(extra.text("certificate_thumbprint")),
         "save_to_sent_items": extra.boolean("save_to_sent_items", True),
         "allow_insecure_auth": extra.boolean("allow_insecure_auth", False),
-        "token_cache_path": extra.text("token_cache_path"),
-        **{key: _existing_file(extra, key) for key in _FILE_EXTRAS},
+        **{key: extra.existing_file(key) for key in _FILE_EXTRAS},
         **_limits(extra),
         **sender_defaults(extra),
     }
     if extra.text("proxy"):
         values["proxy"] = check_proxy(extra.text("proxy") or "")
+        if transport is TransportKind.SMTP:
+            check_smtp_proxy(values["proxy"])
     if values["client_key_path"] and not values["client_certificate_path"]:
         raise ConfigurationError(
             "extra.client_key_path", "a client key needs its certificate", hint="set extra.client_certificate_path"
@@ -82,42 +91,23 @@ def resolve_connection(
         values.update(_graph_endpoint(host, port, extra, endpoints.graph_endpoint))
     elif transport is TransportKind.EWS:
         values.update(ews_endpoint(host, port, extra))
+    elif transport is TransportKind.ACS:
+        values.update(acs_endpoint(host, port, extra))
+        values["acs_access_key"] = extra.text("acs_access_key")
     else:
         values.update(_smtp_endpoint(host, port, login, extra, cloud))
+    if values["smtp_mode"] is SmtpMode.ACS:
+        login, password = acs_smtp_login(login, password, extra)
+    if is_acs(values):
+        values["max_recipients_per_message"] = acs_recipient_limit(values, extra)
+    values["accepted_domains"] = accepted_domains(extra, values["smtp_mode"], login, values["from_email"])
+    if values["smtp_mode"] is SmtpMode.HVE:
+        values["save_to_sent_items"] = False  # HVE keeps no Sent Items
+    values["max_connections"] = _max_connections(values, extra)
     values.update(_credentials(values, login, password, extra))
     _check_coherence(values, custom_authority=authority_host != endpoints.authority_host)
     warn_where_microsoft_refuses(values)
     return values
-
-
-def _tenant_id(value: str | None) -> str | None:
-    if value is not None and not (_GUID.match(value) or _DOMAIN.match(value) or value.lower() in _MULTI_TENANT):
-        raise ConfigurationError(
-            "extra.tenant_id",
-            f"{value!r} is neither a tenant GUID nor a domain",
-            hint="use the Directory (tenant) ID from Entra admin center > Overview, or contoso.onmicrosoft.com",
-        )
-    return value
-
-
-def _thumbprint(value: str | None) -> str | None:
-    if value is None:
-        return None
-    digits = re.sub(r"[\s:]", "", value).upper()
-    if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", digits):
-        raise ConfigurationError(
-            "extra.certificate_thumbprint",
-            "expected the certificate's SHA-1 (40 hex digits) or SHA-256 (64 hex digits) thumbprint",
-            hint="copy it from App registrations > Certificates & secrets",
-        )
-    return digits
-
-
-def _existing_file(extra: ExtraReader, key: str) -> str | None:
-    value = extra.text(key)
-    if value is not None and not Path(value).expanduser().is_file():
-        raise ConfigurationError(f"extra.{key}", f"file not found: {value}", hint="give a readable file path")
-    return value
 
 
 # How long transient failures of one message are retried (server waits included) before it is left for the next try.
@@ -130,8 +120,30 @@ def _limits(extra: ExtraReader) -> dict[str, Any]:
         "max_messages_per_minute": extra.positive_integer("max_messages_per_minute", 30),
         "timeout": extra.positive_number("timeout", 30.0, at_most=MAX_TIMEOUT_S),
         "retry_budget_s": extra.positive_number("retry_budget_s", DEFAULT_RETRY_BUDGET_S),
-        "rate_limit_storage": check_rate_limit_storage(extra.text("rate_limit_storage") or IN_PROCESS_STORAGE),
+        "rate_limit_storage": check_rate_limit_storage(extra.text("rate_limit_storage")),
     }
+
+
+# Exchange Online accepts 3 concurrent SMTP AUTH connections per mailbox (the 4th gets 432 4.3.2). Other servers'
+# limits are unknown here, so bulk sends use one connection there unless the connection says more.
+EXCHANGE_SMTP_CONNECTIONS = 3
+
+
+def _max_connections(values: dict[str, Any], extra: ExtraReader) -> int:
+    exchange = (
+        values["transport"] is TransportKind.SMTP
+        and values["smtp_mode"] is SmtpMode.SUBMISSION
+        and submission_cloud(values["host"]) is not None
+    )
+    number = extra.positive_integer("max_connections", EXCHANGE_SMTP_CONNECTIONS if exchange else 1)
+    if exchange and number > EXCHANGE_SMTP_CONNECTIONS:
+        raise ConfigurationError(
+            "extra.max_connections",
+            f"Exchange Online accepts {EXCHANGE_SMTP_CONNECTIONS} concurrent SMTP connections per mailbox, not "
+            f"{number}: the next one is refused with 432 4.3.2",
+            hint=f"set max_connections to {EXCHANGE_SMTP_CONNECTIONS} or less",
+        )
+    return number
 
 
 def _port(value: Any, field: str) -> int:
@@ -172,8 +184,12 @@ def _smtp_endpoint(host: str | None, port: Any, login: str | None, extra: ExtraR
     mode = extra.choice("smtp_mode", SmtpMode)
     if mode is None:
         mode = SmtpMode.DIRECT_SEND if name and is_mx_host(name) else SmtpMode.SUBMISSION
+    if mode is SmtpMode.HVE:
+        name = hve_host(name)
+    elif mode is SmtpMode.ACS:
+        name = name or ACS_SMTP_HOST
     if name is None:
-        if mode is not SmtpMode.SUBMISSION:
+        if mode in _UNAUTHENTICATED_MODES:
             raise ConfigurationError(
                 "host",
                 f"{mode.value} needs the tenant's MX host",
@@ -183,7 +199,7 @@ def _smtp_endpoint(host: str | None, port: Any, login: str | None, extra: ExtraR
     security = extra.choice("security", Security)
     number = _port(port, "port") if port not in (None, "", 0) else None
     if number is None:
-        number = 465 if security is Security.SSL else (587 if mode is SmtpMode.SUBMISSION else 25)
+        number = 465 if security is Security.SSL else (25 if mode in _UNAUTHENTICATED_MODES else 587)
     security = security or (Security.SSL if number == 465 else Security.STARTTLS)
     _check_port_security(number, security)
     alternate_host = extra.text("alternate_host")
@@ -222,8 +238,10 @@ def _default_auth(values: dict[str, Any], login: str | None, password: str | Non
         return oauth
     if values["transport"] is TransportKind.EWS:
         return oauth if client_id else AuthType.NTLM
-    if values["smtp_mode"] is not SmtpMode.SUBMISSION:
+    if values["smtp_mode"] in _UNAUTHENTICATED_MODES:
         return AuthType.NONE
+    if values["smtp_mode"] is SmtpMode.ACS:
+        return AuthType.BASIC
     if client_id:
         return oauth
     return AuthType.BASIC if login and password else AuthType.NONE
@@ -231,14 +249,19 @@ def _default_auth(values: dict[str, Any], login: str | None, password: str | Non
 
 def _credentials(values: dict[str, Any], login: str | None, password: str | None, extra: ExtraReader) -> dict[str, Any]:
     client_id = extra.text("client_id")
-    auth = extra.choice("auth_type", AuthType) or _default_auth(values, login, password, client_id)
+    auth = extra.choice("auth_type", AuthType) or (
+        acs_default_auth(extra) if values["transport"] is TransportKind.ACS
+        else _default_auth(values, login, password, client_id)
+    )
     graph = values["transport"] is TransportKind.GRAPH
+    check_acs_auth(values, auth, extra)
+    check_hve_auth(values["smtp_mode"], auth)
     if graph and auth in (AuthType.BASIC, AuthType.NTLM, AuthType.NONE):
         raise ConfigurationError(
             "extra.auth_type", f"Microsoft Graph needs OAuth, not {auth.value}", hint=_OAUTH_FIX
         )
     check_ews_auth(values["transport"], auth)
-    if values["smtp_mode"] is not SmtpMode.SUBMISSION and auth is not AuthType.NONE:
+    if values["smtp_mode"] in _UNAUTHENTICATED_MODES and auth is not AuthType.NONE:
         raise ConfigurationError(
             "extra.auth_type",
             f"{values['smtp_mode'].value} does not authenticate (auth_type must be none, got {auth.value})",
@@ -262,7 +285,7 @@ def _credentials(values: dict[str, Any], login: str | None, password: str | None
         _check_oauth(
             values, auth, client_id=client_id, client_secret=client_secret, username=username, password=password
         )
-        if not graph and auth is AuthType.OAUTH2_APP:
+        if not graph and values["transport"] is not TransportKind.ACS and auth is AuthType.OAUTH2_APP:
             username = username or values["from_email"]
             if not username:
                 raise ConfigurationError(
@@ -300,7 +323,7 @@ def _check_oauth(
             hint="Entra admin center > App registrations > your app > Application (client) ID",
         )
     if auth is AuthType.OAUTH2_APP:
-        if tenant.lower() in _MULTI_TENANT:
+        if tenant.lower() in MULTI_TENANT:
             raise ConfigurationError(
                 "extra.tenant_id", f"app-only tokens need your tenant, not {tenant!r}", hint="use the tenant GUID"
             )
@@ -310,11 +333,15 @@ def _check_oauth(
                 "oauth2_app needs a client secret or a certificate",
                 hint="put the secret in the password field or extra.client_secret, or set extra.certificate_path",
             )
-    elif not values["refresh_token"] and not (username and password):
+    elif values["token_cache_path"] and not username:
+        raise ConfigurationError(
+            "login", "a delegated token cache needs the mailbox that signs in", hint="set login, e.g. alice@contoso.com"
+        )
+    elif not (values["refresh_token"] or values["token_cache_path"]) and not (username and password):
         raise ConfigurationError(
             "extra.refresh_token",
-            "oauth2_delegated needs a refresh token, or login and password",
-            hint="store a refresh token from an interactive sign-in in extra.refresh_token",
+            "oauth2_delegated needs a token cache, a refresh token, or login and password",
+            hint="set extra.token_cache_path and sign the mailbox in with `m365mail login --conn-id <id>`",
         )
 
 
@@ -335,7 +362,7 @@ def _check_coherence(values: dict[str, Any], *, custom_authority: bool) -> None:
             f"{host} is the tenant MX endpoint: it takes direct send and relay, not SMTP AUTH",
             hint="set smtp_mode direct_send (or relay), or use host " + CLOUDS[values["cloud"]].smtp_host,
         )
-    if mode is not SmtpMode.SUBMISSION and host_cloud:
+    if mode in _UNAUTHENTICATED_MODES and host_cloud:
         raise ConfigurationError(
             "host",
             f"{host} is the SMTP AUTH endpoint; {mode.value} goes to the tenant MX (it answers 530 5.7.57 here)",

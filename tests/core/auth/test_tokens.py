@@ -218,9 +218,22 @@ def test_token_source_refuses_settings_without_oauth(m365_sandbox: Sandbox) -> N
     assert caught.value.field == "extra.auth_type"
 
 
+async def test_a_delegated_mailbox_not_yet_signed_in_is_refused_naming_the_login_command(
+    m365_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    settings = settings_for(m365_sandbox, "smtp_delegated", token_cache_path=str(tmp_path / "never-signed-in.json"))
+    assert settings.client_secret is None  # a public client: no secret in the connection
+    with pytest.raises(ConfigurationError) as caught:
+        await TokenSource(settings).get_token("https://outlook.office.com/SMTP.Send")
+    assert caught.value.field == "extra.token_cache_path" and "m365mail login" in (caught.value.hint or "")
+    assert m365_sandbox.call(lambda: m365_sandbox.state.stats["token_requests"]) == 0
+
+
 async def test_delegated_refresh_token_is_redeemed_for_the_user(m365_sandbox: Sandbox) -> None:
     refresh = m365_sandbox.call(
-        lambda: m365_sandbox.state.tokens.issue_refresh_token(CLIENT_ID, "alice@contoso.com", ["SMTP.Send"])
+        lambda: m365_sandbox.state.refresh_tokens.issue(
+            CLIENT_ID, "alice@contoso.com", ["SMTP.Send"], now=m365_sandbox.state.clock()
+        )
     )
     settings = settings_for(m365_sandbox, "smtp_oauth2", refresh_token=refresh, auth_type="oauth2_delegated")
     assert settings.username == "airflow@contoso.com" and settings.password is None

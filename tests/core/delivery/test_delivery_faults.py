@@ -261,16 +261,18 @@ async def test_an_unreachable_primary_fails_over_to_the_alternate_and_back_after
     smtp = m365_sandbox.settings["smtp"]
     settings = settings_for(m365_sandbox, "smtp_basic", port=free_port, alternate_host=smtp["host"],
                             alternate_port=smtp["submission_port"])
-    mailer = Mailer(settings, failover_cool_down_s=1.0)
+    clock = FakeClock()
+    mailer = Mailer(settings, failover_cool_down_s=60.0, clock=clock)
     identity = resolve_identity(settings)
     first, second, third = reports(3, "failover")
 
     await mailer.send(first, identity)  # nothing listens on the primary port: the alternate takes it
     async with forwarding(free_port, smtp["host"], smtp["submission_port"]) as primary:
         # within the cool-down the process remembers the primary is down: another task's send goes to the alternate
-        await Mailer(settings, failover_cool_down_s=1.0).send(second, identity)
+        clock.advance(59.0)
+        await Mailer(settings, failover_cool_down_s=60.0, clock=clock).send(second, identity)
         assert primary == []
-        await asyncio.sleep(1.1)
+        clock.advance(1.0)
         await mailer.send(third, identity)  # cool-down over: back to the primary, which is up again
         assert len(primary) == 1
 

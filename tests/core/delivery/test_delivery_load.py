@@ -1,8 +1,9 @@
 """A bulk run against the sandbox enforcing Exchange's 30 messages per window, on a window shrunk to 0.25 s.
 
-2,000 personalised messages go out over one connection with the client's rate limit set to match: each arrives
-exactly once, the injected "slow down" replies are retried, and no window ever holds more than 30 submissions,
-so the sandbox never has to refuse one for the quota.
+2,000 personalised messages go out over three connections (Exchange Online's per-mailbox limit) with the
+client's rate limit set to match, shared by the three: each arrives exactly once, the injected "slow down"
+replies are retried, and no window ever holds more than 30 submissions, so the sandbox never has to refuse one
+for the quota.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ async def test_2000_personalised_messages_arrive_once_within_the_rate_limit(
 ) -> None:
     caplog.set_level(logging.INFO, logger="airflow_provider_m365mail")
     m365_sandbox.call(lambda: m365_sandbox.state.add_fault(SLOW_DOWN))
-    settings = settings_for(m365_sandbox, "smtp_basic", max_messages_per_minute=PER_WINDOW)
+    settings = settings_for(m365_sandbox, "smtp_basic", max_messages_per_minute=PER_WINDOW, max_connections=3)
     identity = resolve_identity(settings)
     messages = [
         OutgoingMessage.create(

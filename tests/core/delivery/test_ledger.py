@@ -3,7 +3,9 @@ for one throttled message does not hold the others up. Time is a ``FakeClock``: 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from typing import Any
 
 import pytest
 from connection_settings import settings_for
@@ -27,6 +29,36 @@ def merge(count: int) -> OutgoingMessage:
 
 def per_recipient(sandbox: Sandbox) -> Counter[str]:
     return Counter(a for m in sandbox.messages() for a in m.envelope_to)
+
+
+class SlowStore(MemoryLedgerStore):
+    """A store whose writes wait until the test lets them finish, as a remote store's would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.may_finish = asyncio.Event()
+
+    async def save(self, value: dict[str, Any]) -> None:
+        self.writing.set()
+        await self.may_finish.wait()
+        await super().save(value)
+
+
+async def test_a_record_made_while_a_write_is_under_way_is_written_by_the_next_flush() -> None:
+    # Several connections record deliveries while another connection's worker is writing the ledger.
+    store = SlowStore()
+    ledger = DeliveryLedger(store, clock=FakeClock(), flush_every=100)
+    await ledger.record("<first@contoso.com>", {})
+    writing = asyncio.create_task(ledger.flush())
+    await store.writing.wait()
+    await ledger.record("<second@contoso.com>", {})
+    store.may_finish.set()
+    await writing
+    await ledger.flush()
+    assert store.value is not None
+    assert sorted(store.value["delivered"]) == sorted(message_key(m) for m in ("<first@contoso.com>",
+                                                                               "<second@contoso.com>"))
 
 
 async def test_records_are_written_when_a_batch_is_full_or_its_oldest_record_is_a_few_seconds_old() -> None:

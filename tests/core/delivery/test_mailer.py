@@ -156,6 +156,17 @@ def test_the_daily_recipient_budget_warns_once_near_it_and_again_beyond_it(caplo
     assert len(caplog.records) == 2 and "5.1.90" in caplog.records[-1].getMessage()
 
 
+def test_recipients_counted_more_than_a_day_ago_no_longer_count(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    rate = SendingRate(30, clock=clock, sleep=clock.sleep)
+    rate.count_recipients(DAILY_RECIPIENT_LIMIT * 7 // 10, "airflow@contoso.com")
+    clock.advance(86_400)
+    rate.count_recipients(DAILY_RECIPIENT_LIMIT * 7 // 10, "airflow@contoso.com")
+    assert caplog.records == []  # 7,000 today; yesterday's 7,000 have left the rolling day
+    rate.count_recipients(DAILY_RECIPIENT_LIMIT // 10, "airflow@contoso.com")
+    assert "8000 recipients in the last 24 hours" in caplog.text
+
+
 def test_one_rate_per_server_and_mailbox_set_by_the_latest_settings() -> None:
     first = sending_rate("smtp.office365.com", "Airflow@Contoso.com", 30)
     again = sending_rate("SMTP.office365.com", "airflow@contoso.com", 10, 30.0)
@@ -203,6 +214,7 @@ def test_each_transport_kind_is_built(kind: TransportKind) -> None:
             "client_id": "11111111-2222-4333-8444-555555555555",
             "from_email": "airflow@contoso.com",
             **({"ews_url": "https://mail.contoso.local/EWS/Exchange.asmx"} if kind is TransportKind.EWS else {}),
+            **({"acs_resource": "contoso-mail"} if kind is TransportKind.ACS else {}),
         },
     )
     assert make_transport(settings).name == kind.value
@@ -258,7 +270,9 @@ async def test_expired_tokens_are_refreshed_and_sends_still_succeed(m365_sandbox
 async def test_delegated_xoauth2_with_a_refresh_token_sends_as_the_user(m365_sandbox: Sandbox) -> None:
     client_id = m365_sandbox.settings["client_id"]
     refresh = m365_sandbox.call(
-        lambda: m365_sandbox.state.tokens.issue_refresh_token(client_id, "alice@contoso.com", ["SMTP.Send"])
+        lambda: m365_sandbox.state.refresh_tokens.issue(
+            client_id, "alice@contoso.com", ["SMTP.Send"], now=m365_sandbox.state.clock()
+        )
     )
     settings = settings_for(
         m365_sandbox, "smtp_oauth2", login="alice@contoso.com", password=None, auth_type="oauth2_delegated",

@@ -5,16 +5,22 @@ Time is a ``FakeClock`` that the store's scripts read too, so a 60 s window cost
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 
 import pytest
+from connection_settings import settings_for
 from fake_clock import FakeClock
-from redis_server import free_loopback_port
 
+from airflow_provider_m365mail.core.delivery.mailer import Mailer, RateFor
 from airflow_provider_m365mail.core.delivery.pacing import SendingRate, shared_key
-from airflow_provider_m365mail.core.delivery.shared_pacing import LEASE_S, SharedStore
+from airflow_provider_m365mail.core.delivery.shared_pacing import LEASE_S, SharedStore, shared_store
 from airflow_provider_m365mail.core.errors import ThrottledError
+from airflow_provider_m365mail.core.identity import SenderIdentity, resolve_identity
+from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
+from airflow_provider_m365mail.sandbox.config import Limits
+from airflow_provider_m365mail.sandbox.server import Sandbox
 
 KEY = shared_key("smtp.office365.com", "reports@contoso.com")
 
@@ -87,10 +93,10 @@ async def test_a_worker_killed_mid_send_gives_its_slot_back_after_the_lease(redi
 
 
 async def test_an_unreachable_store_falls_back_to_this_process_with_one_warning(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, free_port: int
 ) -> None:
     clock = FakeClock()
-    rate = worker(clock, 2, f"redis://:rs-secret@127.0.0.1:{free_loopback_port()}/0")
+    rate = worker(clock, 2, f"redis://:rs-secret@127.0.0.1:{free_port}/0")
     finished = []
     with caplog.at_level(logging.WARNING):
         for _ in range(5):
@@ -101,3 +107,48 @@ async def test_an_unreachable_store_falls_back_to_this_process_with_one_warning(
     warnings = [r.getMessage() for r in caplog.records if "cannot be reached" in r.getMessage()]
     assert len(warnings) == 1 and "redis://127.0.0.1:" in warnings[0]
     assert "rs-secret" not in caplog.text
+
+
+def own_process_rates() -> RateFor:
+    """Stand in for one worker process's ``sending_rate``: its own ``SendingRate`` per mailbox, on the real clock."""
+    rates: dict[tuple[str, str], SendingRate] = {}
+
+    def rate_for(server: str, mailbox: str, limit: int, window_s: float, storage: str | None) -> SendingRate:
+        key = (server.casefold(), mailbox.casefold())
+        rate = rates.setdefault(key, SendingRate(limit, window_s))
+        rate.configure(limit, window_s, None if storage is None else (shared_store(storage), shared_key(*key)))
+        return rate
+
+    return rate_for
+
+
+PER_WINDOW, WINDOW_S = 4, 0.25
+
+
+@pytest.mark.sandbox(tenant={"limits": Limits(messages_per_window=PER_WINDOW, window_s=WINDOW_S)})
+async def test_two_workers_sending_over_several_connections_each_keep_to_one_shared_limit(
+    m365_sandbox: Sandbox, redis_url: str
+) -> None:
+    # Worker A sends over 2 connections, worker B over 1 (the sandbox allows the mailbox 3 at once): every
+    # connection of both claims its slot from the one window in Redis, so the sandbox never has to throttle.
+    settings = settings_for(m365_sandbox, "smtp_basic", max_messages_per_minute=PER_WINDOW, max_connections=2,
+                            rate_limit_storage=redis_url)
+    identity = resolve_identity(settings)
+
+    def merge(worker: str) -> list[tuple[OutgoingMessage, SenderIdentity]]:
+        return [(OutgoingMessage.create(to=f"{worker}{i}@example.org", subject="Statement", text="Yours",
+                                        message_id=f"<{worker}-{i}@contoso.com>"), identity) for i in range(8)]
+
+    workers = [
+        Mailer(settings, rates=own_process_rates(), rate_window_s=WINDOW_S),
+        Mailer(settings_for(m365_sandbox, "smtp_basic", max_messages_per_minute=PER_WINDOW, max_connections=1,
+                            rate_limit_storage=redis_url), rates=own_process_rates(), rate_window_s=WINDOW_S),
+    ]
+    await asyncio.gather(*(mailer.send_many(merge(name)) for mailer, name in zip(workers, "ab", strict=True)))
+
+    stored = m365_sandbox.messages()
+    assert sorted(m.message_id for m in stored) == sorted([f"<{w}-{i}@contoso.com>" for w in "ab" for i in range(8)])
+    assert m365_sandbox.state.stats["throttled"] == 0
+    accepted_at = sorted(m.received_at for m in stored)
+    assert all(later - earlier >= WINDOW_S
+               for earlier, later in zip(accepted_at, accepted_at[PER_WINDOW:], strict=False))

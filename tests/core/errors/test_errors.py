@@ -1,4 +1,5 @@
-"""The error tree, its string form, pickling, and the classification of Exchange, Graph, Entra and EWS replies."""
+"""The error tree, its string form, pickling, and the classification of Exchange, Graph, Entra, EWS and proxy
+replies."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from airflow_provider_m365mail.core.errors import (
     ValidationError,
     classify_aadsts,
     classify_graph_error,
+    classify_proxy_failure,
     classify_refused_recipients,
     classify_smtp_reply,
     parse_enhanced_status,
@@ -242,3 +244,31 @@ def test_aadsts_codes_list_wins_and_unknown_codes_are_authentication_errors() ->
 def test_aadsts_service_trouble_is_transient() -> None:
     assert isinstance(classify_aadsts("temporarily_unavailable", "try later"), TransientSendError)
     assert isinstance(classify_aadsts("server_error", None), TransientSendError)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("HTTPSConnectionPool(...) (Caused by ProxyError('Unable to connect to proxy', "
+         "OSError('Tunnel connection failed: 407 Proxy Authentication Required')))", "407"),
+        ("407 Proxy Authentication Required", "407"),
+        ("403 Forbidden", "403"),
+        ("SOCKSHTTPSConnection(...): Failed to establish a new connection: 0x04: Host unreachable", "socks-0x04"),
+        ("Proxy Server could not connect: Connection not allowed by ruleset.", "socks-0x02"),
+        ("Invalid username/password", "socks-auth"),
+        ("SOCKS5 authentication failed", "socks-auth"),
+        ("Requested authentication method not acceptable", "socks-auth"),
+        ("Unable to connect to proxy", "unreachable"),
+        ("Error connecting to SOCKS5 proxy 127.0.0.1:1080: [Errno 111] Connection refused", "unreachable"),
+        ("[Errno 111] Connection refused", None),
+        ("Read timed out.", None),
+    ],
+)
+def test_proxy_failure_code_reads_each_http_clients_wording(text: str, code: str | None) -> None:
+    assert errors.proxy_failure_code(text) == code
+
+
+def test_unknown_proxy_answers_fall_back_on_their_class() -> None:
+    assert isinstance(classify_proxy_failure("http://p:1", "502", "Bad Gateway", target="h:25"), TransientSendError)
+    assert type(classify_proxy_failure("http://p:1", "400", "Bad Request", target="h:25")) is PermanentSendError
+    assert isinstance(classify_proxy_failure("socks5://p:1", "socks-0x07", "?", target="h:25"), TransientSendError)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from known_replies import classify_example
 
-from airflow_provider_m365mail.core.doctor.checks import DOCTOR_ANCHORS
+from airflow_provider_m365mail.core.doctor.report import DOCTOR_ANCHORS
 from airflow_provider_m365mail.core.errors import (
     KNOWN_REPLIES,
     KnownReply,

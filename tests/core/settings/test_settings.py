@@ -173,6 +173,19 @@ def test_certificate_credentials_replace_the_secret(pem_file: str) -> None:
     assert (s.client_secret, s.certificate_path, s.certificate_thumbprint) == (None, pem_file, "ABCD" * 10)
 
 
+def test_the_thumbprint_is_taken_as_openssl_prints_it(pem_file: str) -> None:
+    pasted = "sha1 Fingerprint=" + ":".join(["AB", "CD"] * 10)
+    s = build(login="a@contoso.com", certificate_path=pem_file, certificate_thumbprint=pasted, **APP)
+    assert s.certificate_thumbprint == "ABCD" * 10
+
+
+@pytest.mark.parametrize("thumbprint", ["ab" * 32, "sha256 Fingerprint=" + ":".join(["AB"] * 32)])
+def test_a_sha256_thumbprint_is_refused_naming_the_sha1_command(pem_file: str, thumbprint: str) -> None:
+    with pytest.raises(ConfigurationError, match="SHA-256 thumbprint; Microsoft Entra ID signs in") as caught:
+        build(login="a@contoso.com", certificate_path=pem_file, certificate_thumbprint=thumbprint, **APP)
+    assert caught.value.hint is not None and "openssl x509 -in cert.pem -noout -fingerprint -sha1" in caught.value.hint
+
+
 def test_delegated_with_refresh_token_or_user_password() -> None:
     token = build(login="alice@contoso.com", refresh_token="rt", auth_type="oauth2_delegated", **APP)
     assert (token.auth_type, token.refresh_token) == (AuthType.OAUTH2_DELEGATED, Secret("rt"))
@@ -339,6 +352,7 @@ def test_direct_send_with_auth_is_refused() -> None:
         ({"login": "a@contoso.com", "password": "s", "tenant_id": "not a tenant!", "client_id": CLIENT},
          "extra.tenant_id"),
         ({"login": "a@contoso.com", "auth_type": "oauth2_delegated", **APP}, "extra.refresh_token"),
+        ({"auth_type": "oauth2_delegated", "token_cache_path": "/var/cache/a.json", **APP}, "login"),
         ({"login": "a@contoso.com", "password": "s", "certificate_thumbprint": "xyz", **APP},
          "extra.certificate_thumbprint"),
     ],
@@ -396,6 +410,7 @@ def test_certificate_path_and_pem_are_exclusive(pem_file: str) -> None:
         ("retry_budget_s", "a while", "not a number"),
         ("max_recipients_per_message", "-1", "greater than 0"),
         ("max_messages_per_minute", "1.5", "whole number"),
+        ("max_connections", "0", "greater than 0"),
         ("save_to_sent_items", "maybe", "not a boolean"),
         ("allowed_senders", "not-an-address", "not a valid email|not one address"),
         ("allowed_senders", "*@", "nothing after the @-sign"),
@@ -413,6 +428,20 @@ def test_certificate_path_and_pem_are_exclusive(pem_file: str) -> None:
 def test_extra_value_refusals(key: str, value: Any, match: str) -> None:
     error = refused(f"extra.{key}", match, host="mail.example.com", login="a@b.com", password="p", **{key: value})
     assert "topsecret" not in str(error)
+
+
+def test_bulk_sends_use_three_connections_on_exchange_online_submission_and_one_elsewhere() -> None:
+    assert build(login="a@contoso.com", password="p").max_connections == 3
+    assert build(host="smtp.office365.us", login="a@contoso.com", password="p", cloud="usgov").max_connections == 3
+    assert build(host="contoso-com.mail.protection.outlook.com").max_connections == 1  # direct send
+    assert build(host="mail.example.com", login="a@b.com", password="p").max_connections == 1
+    assert build(transport="graph", client_secret="s", **APP).max_connections == 1
+    assert build(host="relay.example.com", port=25, security="none", max_connections="8").max_connections == 8
+
+
+def test_more_connections_than_exchange_online_accepts_are_refused_before_sending() -> None:
+    error = refused("extra.max_connections", "432 4.3.2", login="a@contoso.com", password="p", max_connections=4)
+    assert error.hint is not None and "3 or less" in error.hint
 
 
 @pytest.mark.parametrize(
@@ -433,9 +462,9 @@ def test_a_refused_proxy_url_is_shown_without_its_credentials(proxy: str, shown:
 
 
 def test_every_documented_extra_key_is_known() -> None:
-    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 34
+    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 39
     assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy", "ews_url",
-                               "retry_budget_s"}
+                               "retry_budget_s", "max_connections"}
 
 
 def test_authority_without_tenant_names_the_field() -> None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.tokens import TokenSource
 from airflow_provider_m365mail.core.errors import ConfigurationError, M365MailError, classify_ews_fault
 from airflow_provider_m365mail.core.message.outgoing import build_mime
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings
-from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session
+from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult
 from airflow_provider_m365mail.core.transports.ews import soap
 from airflow_provider_m365mail.core.transports.ews.ntlm import ntlm_auth
 from airflow_provider_m365mail.core.transports.http_errors import error_from_transport
+from airflow_provider_m365mail.core.transports.http_session import HttpSession
 
 if TYPE_CHECKING:
     import httpx
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 _ACTIONS = "http://schemas.microsoft.com/exchange/services/2006/messages/"
 
 
-class EwsTransport(Session):
+class EwsTransport(HttpSession):
     """Send messages through one Exchange Server's EWS; ``async with`` keeps one HTTP connection for a batch."""
 
     name = "ews"
@@ -39,13 +39,6 @@ class EwsTransport(Session):
             raise ConfigurationError("extra.ews_url", "the EWS transport needs the server's EWS URL")
         self._settings = settings
         self._tokens = tokens if tokens is not None or not settings.uses_oauth else TokenSource(settings)
-        self._client: httpx.AsyncClient | None = None
-
-    async def close(self) -> None:
-        """Close the HTTP connection, if one is open."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
 
     async def send(self, message: OutgoingMessage, identity: SenderIdentity) -> SendResult:
         """Submit one message with ``CreateItem``; Exchange answers once it has taken it for delivery."""
@@ -91,7 +84,7 @@ class EwsTransport(Session):
         try:
             response = await self._http().post(self._settings.ews_url or "", content=body, headers=headers)
         except Exception as exc:
-            error = error_from_transport(exc, doing, service="EWS")
+            error = error_from_transport(exc, doing, service="EWS", proxy=self._proxy)
             if error is None:
                 raise
             raise error from exc
@@ -102,16 +95,13 @@ class EwsTransport(Session):
     def _http(self) -> httpx.AsyncClient:
         import httpx
 
-        if self._client is None:
-            s = self._settings
-            password = s.password.reveal() if s.password else ""
-            auth: httpx.Auth | None = None
-            if s.auth_type is AuthType.NTLM:
-                auth = ntlm_auth(s.username or "", password)
-            elif s.auth_type is AuthType.BASIC:
-                auth = httpx.BasicAuth(s.username or "", password)
-            self._client = httpx.AsyncClient(
-                auth=auth, verify=make_ssl_context(s), proxy=s.proxy.reveal() if s.proxy else None,
-                timeout=httpx.Timeout(s.timeout), trust_env=False,
-            )
-        return self._client
+        if self._client is not None:
+            return self._client
+        s = self._settings
+        password = s.password.reveal() if s.password else ""
+        auth: httpx.Auth | None = None
+        if s.auth_type is AuthType.NTLM:
+            auth = ntlm_auth(s.username or "", password)
+        elif s.auth_type is AuthType.BASIC:
+            auth = httpx.BasicAuth(s.username or "", password)
+        return self._http_client(s, s.host, "EWS", auth)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow_provider_m365mail.core.auth.proxies import proxy_for, socks_support_missing
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.tokens import TokenSource
 from airflow_provider_m365mail.core.errors import (
@@ -131,6 +132,7 @@ class _Session:
     client: Any  # msgraph.GraphServiceClient
     http: httpx.AsyncClient
     uploads: httpx.AsyncHTTPTransport
+    proxy: str | None
 
     async def close(self) -> None:
         try:
@@ -149,20 +151,20 @@ def _open_session(settings: MailSettings, tokens: TokenSource) -> _Session:
     from msgraph_core import GraphClientFactory  # type: ignore[import-untyped]
 
     tls = make_ssl_context(settings)
-    proxy = settings.proxy.reveal() if settings.proxy else None
+    host = httpx.URL(settings.graph_endpoint).host
+    proxy = proxy_for(settings, host)  # upload URLs are on Graph's host too
     try:
         http = httpx.AsyncClient(verify=tls, proxy=proxy, timeout=httpx.Timeout(settings.timeout), trust_env=False)
         uploads = httpx.AsyncHTTPTransport(verify=tls, proxy=proxy)
-    except ImportError as exc:  # socks5 proxies need httpx's optional socksio
-        raise ConfigurationError("extra.proxy", f"this proxy needs an extra package: {exc}") from None
+    except ImportError:  # socks5 proxies need httpx's optional socksio
+        raise socks_support_missing("Microsoft Graph") from None
     options = {**sdk_options, RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False)}
     http = GraphClientFactory.create_with_default_middleware(client=http, options=options)
-    host = httpx.URL(settings.graph_endpoint).host
     auth = BaseBearerTokenAuthenticationProvider(graph_token_provider(tokens, settings.graph_scope, host))
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = f"{settings.graph_endpoint}/v1.0"
     client = GraphServiceClient(request_adapter=adapter)
-    return _Session(asyncio.get_running_loop(), client, http, uploads)
+    return _Session(asyncio.get_running_loop(), client, http, uploads, proxy)
 
 
 def _model(factory: Any, data: dict[str, Any]) -> Any:
@@ -172,8 +174,8 @@ def _model(factory: Any, data: dict[str, Any]) -> Any:
     return JsonParseNode(data).get_object_value(factory)
 
 
-def _translate(exc: Exception, doing: str) -> M365MailError | None:
-    return error_from_sdk(exc) or error_from_transport(exc, doing)
+def _translate(exc: Exception, doing: str, proxy: str | None) -> M365MailError | None:
+    return error_from_sdk(exc) or error_from_transport(exc, doing, proxy=proxy)
 
 
 class GraphTransport(Session):
@@ -318,13 +320,17 @@ class GraphTransport(Session):
             message=_model(Message, body["message"]), save_to_sent_items=body["saveToSentItems"]
         )
 
+    @property
+    def _proxy(self) -> str | None:
+        return self._session.proxy if self._session is not None else None
+
     async def _request(self, doing: str, call: Callable[[], Awaitable[T]], *, attempts: int = 1) -> T:
         """Run one Graph request, translating failures; retry throttling in place up to ``attempts`` tries."""
         for attempt in range(1, attempts + 1):
             try:
                 return await call()
             except Exception as exc:
-                error = _translate(exc, doing)
+                error = _translate(exc, doing, self._proxy)
                 if error is None:
                     raise
                 wait = error.retry_after if isinstance(error, TransientSendError) else None
@@ -382,5 +388,5 @@ class GraphTransport(Session):
         try:
             await item.delete()
         except Exception as exc:
-            error = _translate(exc, "deleting the draft")
+            error = _translate(exc, "deleting the draft", self._proxy)
             log.warning("could not delete the unsent draft: %s", error if error is not None else type(exc).__name__)

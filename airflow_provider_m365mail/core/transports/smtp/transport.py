@@ -13,10 +13,13 @@ message content left out, for ``m365mail send-test`` and SMTP logs that Microsof
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import ssl
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from airflow_provider_m365mail.core.auth.proxies import proxy_for, through_proxy
 from airflow_provider_m365mail.core.auth.tls import make_ssl_context
 from airflow_provider_m365mail.core.auth.tokens import TokenSource
 from airflow_provider_m365mail.core.errors import (
@@ -26,9 +29,11 @@ from airflow_provider_m365mail.core.errors import (
     PermanentSendError,
 )
 from airflow_provider_m365mail.core.message.address_syntax import needs_smtputf8
-from airflow_provider_m365mail.core.message.outgoing import MIME_POLICY, build_mime
+from airflow_provider_m365mail.core.message.wire import WireRenderer
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
+from airflow_provider_m365mail.core.settings.hve import refuse_external_recipients
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
+from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_temporary, is_translatable, translate
 from airflow_provider_m365mail.core.transports.smtp.transcript import transcribing_client
 
@@ -37,10 +42,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_m365mail.core.identity import SenderIdentity
     from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
-
-# A message with UTF-8 addresses (sent with SMTPUTF8) carries them in raw UTF-8 in its headers too.
-_UTF8_POLICY = MIME_POLICY.clone(utf8=True)
-
 
 def xoauth2_scope(settings: MailSettings) -> str:
     """Return the scope to request for SMTP XOAUTH2 in the connection's cloud.
@@ -75,17 +76,18 @@ class SmtpTransport(Session):
         self._client: aiosmtplib.SMTP | None = None
         self._banner: str | None = None
         self._ssl_context: ssl.SSLContext | None = None
+        self._wire = WireRenderer()  # a mail merge's messages share all but a few header lines
 
     async def send(self, message: OutgoingMessage, identity: SenderIdentity) -> SendResult:
         """Submit one message in one SMTP transaction; return who was accepted and refused."""
         if not self.in_session:
             async with self:
                 return await self.send(message, identity)
-        mime = build_mime(message, identity)
         recipients = [a.email for a in message.recipients()]
+        refuse_external_recipients(self._settings.accepted_domains, recipients)  # before connecting (HVE)
         utf8 = _utf8_addresses(identity.envelope_from, identity.from_address.email, *recipients,
                                *(a.email for a in identity.reply_to))
-        data = mime.as_bytes(policy=_UTF8_POLICY) if utf8 else mime.as_bytes()
+        message_id, data = self._wire.render(message, identity, utf8=bool(utf8))
         client = await self._connected()
         mail_options = self._smtputf8_options(client, utf8)
         try:
@@ -97,7 +99,7 @@ class SmtpTransport(Session):
             raise
         refusals = {addr: (resp.code, resp.message) for addr, resp in refused.items()}
         return SendResult(
-            message_id=str(mime["Message-ID"]),
+            message_id=message_id,
             accepted=tuple(r for r in recipients if r not in refusals),
             refused={addr: reply for addr, reply in refusals.items() if not is_temporary(reply[0])},
             reply=reply,
@@ -203,21 +205,29 @@ class SmtpTransport(Session):
             assert self._tokens is not None
             token = await self._tokens.get_token(xoauth2_scope(s))
             note(f"got an access token for {xoauth2_scope(s)} (expires in {token.expires_in():.0f} s)")
+        proxy = proxy_for(s, s.host)
+        # Through a proxy the client gets the tunnel's socket; TLS still runs to (and verifies) s.host itself.
+        tunnel = await open_tunnel(proxy, s.host, s.port, timeout=s.timeout) if proxy else None
         client = transcribing_client()(
             self._transcript,
             hostname=s.host,
-            port=s.port,
+            port=None if tunnel else s.port,
+            sock=tunnel,
             use_tls=s.security is Security.SSL,
             start_tls=False,  # done below, so that a failure is told apart from an unreachable server
             tls_context=self._tls_context() if s.security is not Security.NONE else None,
             timeout=s.timeout,
+            local_hostname=await _local_hostname(),
         )
         stage: Stage = "connect"
         try:
             response = await client.connect()
             self._transcript(f"S: {response.code} {response.message}")
             self._banner = response.message
-            note(f"connected to {s.host}:{s.port} ({s.security.value}): {response.code} {response.message}")
+            note(
+                f"connected to {s.host}:{s.port} ({s.security.value}){through_proxy(proxy)}: "
+                f"{response.code} {response.message}"
+            )
             if s.security is Security.STARTTLS:
                 stage = "starttls"
                 await client.ehlo()
@@ -243,6 +253,8 @@ class SmtpTransport(Session):
                 note(f"authenticated as {s.username} (XOAUTH2)")
         except BaseException as exc:
             client.close()
+            if tunnel is not None:
+                tunnel.close()
             if is_translatable(exc):
                 raise translate(exc, stage) from exc
             raise
@@ -252,6 +264,20 @@ class SmtpTransport(Session):
         if self._ssl_context is None:
             self._ssl_context = make_ssl_context(self._settings)
         return self._ssl_context
+
+
+_ehlo_name: list[str] = []  # this host's name for EHLO, looked up once per process
+
+
+async def _local_hostname() -> str:
+    """Return this host's fully qualified name for EHLO, looked up off the loop once per process.
+
+    aiosmtplib otherwise asks ``socket.getfqdn`` (a reverse DNS lookup on many hosts) in a new thread for every
+    connection, which a task sending one message pays in full.
+    """
+    if not _ehlo_name:
+        _ehlo_name.append(await asyncio.to_thread(socket.getfqdn))
+    return _ehlo_name[0]
 
 
 def _ignore(_: str) -> None:

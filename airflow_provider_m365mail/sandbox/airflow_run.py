@@ -1,9 +1,12 @@
 """Drive a throwaway Airflow (its own AIRFLOW_HOME on SQLite) through the ``airflow`` command line.
 
-``m365mail demo`` and the integration tests both run the example DAGs this way: a real scheduler-free
-``airflow dags test`` in a subprocess, with connections passed as ``AIRFLOW_CONN_*`` environment variables.
-Inherited ``AIRFLOW_*`` variables are dropped so that a user's own Airflow configuration (and database) is
-never touched.
+``m365mail demo``, the pytest plugin's ``m365_dag_test`` and the integration tests all run DAGs this way: a real
+scheduler-free ``airflow dags test`` in a subprocess, with connections passed as ``AIRFLOW_CONN_*`` environment
+variables. ``dag.test()`` inside a test process would need a migrated metadata database and an
+``AIRFLOW__CORE__DAGS_FOLDER`` holding the DAG ("the dag is not serialized" otherwise), both set before Airflow is
+first imported; a subprocess gets all of it cleanly. Inherited ``AIRFLOW_*`` variables are dropped so that a user's
+own Airflow configuration (and database) is never touched, and Airflow is never imported here, so the plugin keeps
+working for projects that use the sandbox without Airflow.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ def sandbox_connections(
     connections = {f"m365mail_{name}": dict(conn) for name, conn in ready.items()}
     connections[DEFAULT_CONN_ID] = dict(ready[default])
     return connections
+
+
+def connection_variables(settings: Mapping[str, Any], default: str = DEFAULT_SANDBOX_CONNECTION) -> dict[str, str]:
+    """Return the sandbox's connections (``sandbox_connections``) as ``AIRFLOW_CONN_M365MAIL_*`` variables."""
+    return {
+        f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn)
+        for conn_id, conn in sandbox_connections(settings, default).items()
+    }
 
 
 @dataclass
@@ -77,9 +88,9 @@ class LocalAirflow:
         if done.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed (exit {done.returncode}):\n{tail(done)}")
 
-    def dags_test(self, dag_id: str) -> subprocess.CompletedProcess[str]:
-        """Run one DAG run of a DAG in the DAGs folder with ``airflow dags test``."""
-        return self.cli("dags", "test", dag_id)
+    def dags_test(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run one DAG run of a DAG in the DAGs folder with ``airflow dags test`` (``conf`` as its run conf)."""
+        return self.cli("dags", "test", dag_id, *(["--conf", json.dumps(conf)] if conf else []))
 
     @property
     def database(self) -> Path:
@@ -87,7 +98,25 @@ class LocalAirflow:
         return self.home / "airflow.db"
 
 
-def tail(done: subprocess.CompletedProcess[str], lines: int = 60) -> str:
+def tail(done: subprocess.CompletedProcess[str] | DagTestRun, lines: int = 60) -> str:
     """Return the last ``lines`` lines of a finished process's combined output."""
     output = (done.stdout or "") + (done.stderr or "")
     return "\n".join(output.splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class DagTestRun:
+    """What one ``airflow dags test`` printed and how it exited."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def succeeded(self) -> bool:
+        """Tell whether the DAG run succeeded (``airflow dags test`` exits 0 only then)."""
+        return self.returncode == 0
+
+    def tail(self, lines: int = 80) -> str:
+        """Return the last lines of the combined output, for an assertion message."""
+        return tail(self, lines)

@@ -1,0 +1,107 @@
+"""``m365mail setup --answers FILE``: build a connection from a file of answers, validate it, check it, write it.
+
+The answers (YAML or JSON) are the connection's fields in the user's words: ``host``, ``port``, ``login``,
+``password`` and any extra (``transport``, ``smtp_mode``, ``auth_type``, ``tenant_id``, ``client_id``,
+``client_secret`` or ``certificate_path``, ``from_email``, ``cloud``...). Whatever is left out takes the default
+``MailSettings`` derives from the rest (the cloud's SMTP host, the port for the mode, login from the sender for
+app-only SMTP), and the same rules refuse an incoherent answer, naming the field and the fix. ``--check`` then runs
+the doctor's checks on the result. The connection is written in Airflow's JSON form (the value of an
+``AIRFLOW_CONN_<ID>`` variable) or as an ``airflow connections add`` command, to ``--output`` (created with mode
+0600: it holds the secret) or to standard output. The interactive questionnaire is not built yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_m365mail.core.settings import MailSettings
+
+FIELDS = ("host", "port", "login", "password")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Describe the flags of setup."""
+    parser.add_argument("--answers", required=True, metavar="FILE",
+                        help="YAML or JSON file of answers (connection fields and extras)")
+    parser.add_argument("--conn-id", default="m365mail_default", help="the connection id to write (default: "
+                        "m365mail_default)")
+    parser.add_argument("--format", choices=["json", "airflow-command"], default="json",
+                        help="json: the AIRFLOW_CONN_<ID> value; airflow-command: an `airflow connections add` "
+                             "command line (it writes the connection to the metadata database)")
+    parser.add_argument("--output", metavar="PATH", help="write there (mode 0600) instead of standard output")
+    parser.add_argument("--check", action="store_true", help="run the doctor's checks on the new connection")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the answers, optionally check the connection, and write it; return 0 on success."""
+    from airflow_provider_m365mail.core.errors import M365MailError
+    from airflow_provider_m365mail.core.settings import MailSettings
+
+    try:
+        connection = connection_from_answers(read_answers(Path(args.answers)))
+        settings = MailSettings.from_airflow_connection(**{k: connection.get(k) for k in (*FIELDS, "extra")})
+    except (M365MailError, OSError, ValueError) as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    connection.update(host=settings.host or None, port=settings.port or None)
+    if args.check:
+        code = _check(settings)
+        if code:
+            return code
+    text = render(connection, args.conn_id, args.format)
+    if args.output:
+        descriptor = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        print(f"Wrote connection {args.conn_id} to {args.output}.", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def read_answers(path: Path) -> dict[str, Any]:
+    """Read the answers file (YAML when it ends in .yaml or .yml, else JSON) into a mapping."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the answers must be a mapping of field names to values")
+    return data
+
+
+def connection_from_answers(answers: dict[str, Any]) -> dict[str, Any]:
+    """Return the connection in Airflow's JSON form: the four fields at the top, every other answer an extra."""
+    return {"conn_type": "m365mail", **{k: answers[k] for k in FIELDS if k in answers},
+            "extra": {k: v for k, v in answers.items() if k not in FIELDS and v not in (None, "")}}
+
+
+def render(connection: dict[str, Any], conn_id: str, form: str) -> str:
+    """Return the connection as JSON, or as an ``airflow connections add`` command."""
+    document = json.dumps({k: v for k, v in connection.items() if v is not None})
+    if form == "json":
+        return document
+    return f"airflow connections add {shlex.quote(conn_id)} --conn-json {shlex.quote(document)}"
+
+
+def _check(settings: MailSettings) -> int:
+    from airflow_provider_m365mail.cli.doctor import render as render_diagnosis
+    from airflow_provider_m365mail.core.doctor.diagnosis import diagnose
+    from airflow_provider_m365mail.core.run_sync import run_sync
+
+    diagnosis = run_sync(diagnose(lambda: settings))
+    with contextlib.redirect_stdout(sys.stderr):  # standard output carries the connection
+        render_diagnosis(diagnosis)
+    return diagnosis.exit_code
+
