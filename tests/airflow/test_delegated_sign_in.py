@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow_provider_m365mail.cli.local_airflow import LocalAirflow, sandbox_connections
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow, sandbox_connections
 from running_process import running
 
 from airflow_provider_m365mail.sandbox.server import Sandbox
