@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow, sandbox_connections
 from running_process import running
 
+from airflow_provider_m365mail.sandbox.airflow_run import LocalAirflow, sandbox_connections
 from airflow_provider_m365mail.sandbox.server import Sandbox
 from airflow_provider_m365mail.sandbox.state import SandboxState
 from tests.airflow.conftest import DagRunner, DagRunOutcome
