@@ -296,10 +296,14 @@ def test_a_transient_failure_still_uses_the_tasks_retries(retries_run: Any) -> N
     ],
 )
 def test_permanent_server_refusals_fail_without_retry_and_transient_ones_raise_as_they_are(
-    m365_sandbox: Sandbox, fault: Fault, permanent: bool
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, fault: Fault, permanent: bool
 ) -> None:
     from airflow_provider_m365mail.core.errors import TransientSendError
 
+    connection = m365_sandbox.settings["airflow_connections"]["smtp_oauth2"]
+    # a one-second retry budget: the transient refusal is raised after a retry or two, not after five minutes
+    short_budget = {**connection, "extra": {**connection["extra"], "retry_budget_s": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(short_budget))
     m365_sandbox.call(lambda: m365_sandbox.state.add_fault(fault))
     operator = M365EmailOperator(task_id="refused", to="gone@contoso.com", subject="x", text_content="x")
     with pytest.raises(AirflowFailException if permanent else TransientSendError):

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from proxy_servers import PROXY_PASSWORD, PROXY_USER, ProxyServer
 
+from airflow_provider_m365mail.airflow_compat import AIRFLOW_VERSION
+
 pytestmark = pytest.mark.airflow
 
 TEST_DAGS = Path(__file__).parent / "dags"
@@ -83,6 +85,10 @@ def test_proxy_env_follows_https_proxy_unless_no_proxy_names_the_host(proxied: P
         assert proxied.env_tunnels == 0
 
 
+@pytest.mark.skipif(
+    AIRFLOW_VERSION < (3, 1),
+    reason="Airflow 3.0's dags test output keeps a failed task's error out of the lines read as that task's log",
+)
 def test_a_refused_proxy_login_fails_the_task_at_once_explained(dag_runner: Any, proxied: ProxiedRun) -> None:
     outcome = proxied.outcome
     assert outcome.process.returncode != 0

@@ -8,12 +8,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from eventually import eventually
 
 from airflow_provider_m365mail.airflow_compat import import_string
 from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -210,7 +210,7 @@ async def test_cancelling_the_trigger_mid_probe_closes_its_connection(
     for key, value in connection_env(m365_sandbox, "smtp_oauth2", "probe_smtp").items():
         monkeypatch.setenv(key, value)
     probing = asyncio.ensure_future(anext(SendAsPermissionTrigger(**trigger_kwargs("probe_smtp")).run()))
-    await wait_for(lambda: replies_held(m365_sandbox) == 1, within_s=20)  # the server stalls at MAIL FROM
+    await eventually(lambda: replies_held(m365_sandbox) == 1, within_s=20)  # the server stalls at MAIL FROM
 
     probing.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -218,7 +218,7 @@ async def test_cancelling_the_trigger_mid_probe_closes_its_connection(
 
     # The server still holds its reply: the cancelled probe left no QUIT waiting on it, and closed its connection.
     assert replies_held(m365_sandbox) == 1
-    await wait_for(lambda: open_smtp_sessions(m365_sandbox) == 0, within_s=20)
+    await eventually(lambda: open_smtp_sessions(m365_sandbox) == 0, within_s=20)
 
 
 def replies_held(sandbox: Sandbox) -> int:
@@ -227,13 +227,6 @@ def replies_held(sandbox: Sandbox) -> int:
 
 def open_smtp_sessions(sandbox: Sandbox) -> int:
     return sandbox.call(sandbox.state.open_smtp_sessions)
-
-
-async def wait_for(condition: Callable[[], bool], *, within_s: float) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, f"not reached within {within_s} s"
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("moment", ["2026-11-30T08:00:00.123456Z", "2026-11-30T09:00:00.123456+01:00",
