@@ -30,6 +30,7 @@ from airflow_provider_m365mail.core.errors import (
     MessageValidationError,
     PermanentSendError,
     SendAsDeniedError,
+    ServerUnreachableError,
     ThrottledError,
     TransientSendError,
 )
@@ -538,6 +539,22 @@ async def test_an_expired_upload_session_fails_at_once(upload_url: UploadUrl, tm
     assert info.value.code == "ErrorItemNotFound"
     assert "secret" not in str(info.value)
     assert upload_url.puts == ["0-327679"]
+
+
+async def test_an_upload_through_an_unreachable_proxy_names_the_proxy(
+    upload_url: UploadUrl, tmp_path: Path, free_port: int
+) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(1000))
+    proxy = f"http://u:upload-px@127.0.0.1:{free_port}"
+    async with httpx.AsyncHTTPTransport(proxy=proxy) as transport:
+        with pytest.raises(ServerUnreachableError) as caught:
+            await upload_attachment(transport, upload_url.base, Attachment.from_path(path), timeout=5, max_failures=1,
+                                    proxy=proxy)
+    assert caught.value.code == "unreachable"
+    assert f"127.0.0.1:{free_port}" in str(caught.value)
+    assert "upload-px" not in str(caught.value)
+    assert upload_url.puts == []
 
 
 async def test_utf8_and_idn_recipients_reach_graph_as_they_are(m365_sandbox: Sandbox) -> None:

@@ -353,7 +353,7 @@ class GraphTransport(Session):
             "creating the draft", lambda: user.messages.post(_model(Message, draft_json)), attempts=STEP_ATTEMPTS
         )
         item = user.messages.by_message_id(draft.id)
-        uploads = self._current().uploads
+        current = self._current()
         resent = 0
         try:
             for attachment in plan.posted:
@@ -369,9 +369,9 @@ class GraphTransport(Session):
                     partial(item.attachments.create_upload_session.post, request),
                     attempts=STEP_ATTEMPTS,
                 )
-                resent += await upload_attachment(uploads, session.upload_url, attachment,
+                resent += await upload_attachment(current.uploads, session.upload_url, attachment,
                                                   timeout=self._settings.timeout,
-                                                  max_wait_s=self._settings.retry_budget_s)
+                                                  max_wait_s=self._settings.retry_budget_s, proxy=current.proxy)
             await self._request("sending the draft", item.send.post, attempts=STEP_ATTEMPTS)
         except Exception:
             await self._discard(item)

@@ -108,12 +108,14 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-async def _server_offset(transport: httpx.AsyncBaseTransport, url: str, size: int, *, timeout: float) -> int | None:
+async def _server_offset(
+    transport: httpx.AsyncBaseTransport, url: str, size: int, *, timeout: float, proxy: str | None
+) -> int | None:
     """Ask the upload session where to resume; None when it cannot say."""
     try:
         response = await _request(transport, "GET", url, timeout=timeout)
     except Exception as exc:  # a status probe that fails only means resending the same range
-        if error_from_transport(exc, "reading the upload status") is None:
+        if error_from_transport(exc, "reading the upload status", proxy=proxy) is None:
             raise
         return None
     body = _json(response)
@@ -148,12 +150,14 @@ async def upload_attachment(
     chunk_bytes: int = CHUNK_BYTES,
     max_failures: int = MAX_FAILURES,
     max_wait_s: float = _MAX_BACKOFF_S,
+    proxy: str | None = None,
 ) -> int:
     """Send the attachment to ``upload_url`` range by range; return how many ranges had to be sent again.
 
     Raise the classified error once a range fails ``max_failures`` times in a row, at once when the server
     refuses for good (an expired session, a rejected attachment), or when it asks for a wait beyond
     ``max_wait_s`` (the connection's retry budget): that wait is the Mailer's to schedule, not this upload's.
+    ``proxy`` is the proxy ``transport`` goes through, so that its refusals are named as the proxy's.
     """
     size = attachment.size
     offset = failures = resent = 0
@@ -170,7 +174,7 @@ async def upload_attachment(
                 response = await _request(transport, "PUT", upload_url, timeout=timeout, content=chunk,
                                           headers=headers)
             except Exception as exc:
-                error = error_from_transport(exc, f"uploading {attachment.filename!r}")
+                error = error_from_transport(exc, f"uploading {attachment.filename!r}", proxy=proxy)
                 if error is None:
                     raise
             else:
@@ -191,6 +195,6 @@ async def upload_attachment(
                             error)
             await asyncio.sleep(wait)
             resent += 1
-            resumed = await _server_offset(transport, upload_url, size, timeout=timeout)
+            resumed = await _server_offset(transport, upload_url, size, timeout=timeout, proxy=proxy)
             offset = offset if resumed is None else resumed
     return resent
