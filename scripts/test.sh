@@ -43,10 +43,12 @@ count() {
 }
 
 # The real third-party servers run as stages of their own, so their counts and timings show apart.
-real_parts=(tests/postfix tests/airflow_ui)
+real_parts=(tests/postfix tests/airflow_ui tests/celery)
 stage "pytest (whole suite)" pytest "${real_parts[@]/#/--ignore=}" "$@"
 stage "Postfix + Dovecot (tests/postfix)" pytest -q tests/postfix
 stage "Airflow UI in headless Chromium (tests/airflow_ui)" pytest -q tests/airflow_ui
+# -s shows the run's figures (messages per minute achieved, busiest window, token requests, wall time).
+stage "CeleryExecutor (tests/celery)" pytest -q -s tests/celery
 # On the older releases the Airflow layer is what differs; the modules below drive the same core through the same
 # operator many times over (EWS, HVE and ACS, the 3.3-only task state store, several processes sharing one mailbox)
 # and run once, on 3.3, above.

@@ -28,11 +28,13 @@ HEAVY = ("msal", "msgraph", "kiota_abstractions", "kiota_http", "aiosmtplib")
         "import airflow_provider_m365mail.email_backend",
         "import runpy, airflow_provider_m365mail.example_dags as d; "
         "runpy.run_path(d.__path__[0] + '/example_m365mail_notifier.py')",
+        "import runpy, airflow_provider_m365mail.example_dags as d; "
+        "runpy.run_path(d.__path__[0] + '/example_m365mail_fan_out.py')",
         "import airflow_provider_m365mail.airflow_compat",
     ],
     ids=[
         "operator", "hook", "sensor", "trigger", "example_dag", "example_sensor_dag", "notifier", "email_backend",
-        "example_notifier_dag", "airflow_compat",
+        "example_notifier_dag", "example_fan_out_dag", "airflow_compat",
     ],
 )
 def test_importing_loads_no_heavy_client_library(statement: str) -> None:

@@ -276,7 +276,6 @@ class Mailer:
         work.done[index] = result
         if self._ledger is not None:  # found in Sent Items counts too: the next try need not look again
             await self._ledger.record(result.message_id, result.refused)
-        rate.count_recipients(len(result.accepted), mailbox)
         if result.refused:
             _log_refused(result)
         work.progress.advance()
@@ -318,7 +317,10 @@ class Mailer:
             if earlier is not None:
                 return earlier
         started = tries.first_failure_at if tries.first_failure_at is not None else self._clock()
-        async with rate.slot(give_up_at=started + self._settings.retry_budget_s, before_wait=self._before_wait):
+        async with (
+            rate.recipients(len(message.recipients()), identity.auth_account or identity.envelope_from),
+            rate.slot(give_up_at=started + self._settings.retry_budget_s, before_wait=self._before_wait),
+        ):
             try:
                 return await transport.send(message, identity)
             except TransientSendError as exc:

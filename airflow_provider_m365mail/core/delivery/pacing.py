@@ -1,14 +1,15 @@
 """Keep a process under Exchange Online's per-mailbox sending limits instead of discovering them by refusal.
 
 Exchange counts at most 30 messages in any 60 seconds per mailbox (a sliding window) and 10,000 recipients in a
-rolling day. ``SendingRate`` enforces the first in-process: a send waits for a slot until fewer than the limit were
-submitted in the last window, counting each submission from the moment it *finished*, so the server (which counts
-when it accepted) never sees more than the limit, whatever the network latency. A leaky bucket such as
-``aiolimiter`` would not do: it lets a full burst through, then keeps dripping, so any 60 s span can hold nearly
-twice the limit. When the server pushes back anyway (4.3.2, 421, 429) ``slow_down`` holds every sender of that
-mailbox in the process for the wait the server asked for, never longer than the caller's bound, and says so in the
-log (what it waits for, until when). A sender whose own deadline comes before the hold ends is not made to wait: it
-gets a ``ThrottledError`` at once (a notifier must not hang for an hour behind a 429 with ``Retry-After: 3600``).
+rolling day (``daily_budget`` keeps the second). ``SendingRate`` enforces the first in-process: a send waits for a
+slot until fewer than the limit were submitted in the last window, counting each submission from the moment it
+*finished*, so the server (which counts when it accepted) never sees more than the limit, whatever the network
+latency. A leaky bucket such as ``aiolimiter`` would not do: it lets a full burst through, then keeps dripping, so
+any 60 s span can hold nearly twice the limit. When the server pushes back anyway (4.3.2, 421, 429) ``slow_down``
+holds every sender of that mailbox in the process for the wait the server asked for, never longer than the caller's
+bound, and says so in the log (what it waits for, until when). A sender whose own deadline comes before the hold
+ends is not made to wait: it gets a ``ThrottledError`` at once (a notifier must not hang for an hour behind a 429
+with ``Retry-After: 3600``).
 
 One ``SendingRate`` exists per (server, mailbox) in a process (``sending_rate``), shared by every task and event
 loop there: its state is guarded by a thread lock and waiting is a plain ``asyncio.sleep``, bound to no loop. With
@@ -26,22 +27,20 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 
+from airflow_provider_m365mail.core.delivery.daily_budget import DailyRecipients
 from airflow_provider_m365mail.core.delivery.shared_pacing import SharedStore, shared_store
 from airflow_provider_m365mail.core.errors import ThrottledError
 
 log = logging.getLogger(__name__)
 
-DAILY_RECIPIENT_LIMIT = 10_000
-DAILY_WARNING_SHARE = 0.8  # warn once the process has used this share of a mailbox's daily recipients
-_DAY_S = 86_400.0
 _POLL_S = 0.01  # how often a sender waiting on in-flight sends looks again
 
 
 class SendingRate:
-    """Allow at most ``limit`` submissions in any ``window_s`` seconds, and count recipients per rolling day."""
+    """Allow at most ``limit`` submissions in any ``window_s`` seconds, and keep the rolling day's recipients."""
 
     def __init__(
         self,
@@ -60,9 +59,7 @@ class SendingRate:
         self._in_flight = 0
         self._paused_until = 0.0
         self._pause_reason = ""
-        self._day: deque[tuple[float, int]] = deque()
-        self._day_total = 0  # the sum of the counts in _day, kept as they come and go
-        self._warned = False
+        self._day = DailyRecipients(clock)
         self._shared: tuple[SharedStore, str] | None = None
 
     def configure(self, limit: int, window_s: float, shared: tuple[SharedStore, str] | None = None) -> None:
@@ -141,25 +138,12 @@ class SendingRate:
             reason,
         )
 
-    def count_recipients(self, count: int, mailbox: str) -> None:
-        """Count recipients toward the rolling day; warn when the mailbox nears or passes Exchange's 10,000."""
-        now = self._clock()
-        with self._lock:
-            while self._day and self._day[0][0] <= now - _DAY_S:
-                self._day_total -= self._day.popleft()[1]
-            self._day.append((now, count))
-            self._day_total += count
-            used = self._day_total
-            crossed = used >= DAILY_RECIPIENT_LIMIT * DAILY_WARNING_SHARE and not self._warned
-            self._warned = self._warned or crossed
-        if crossed or used > DAILY_RECIPIENT_LIMIT:
-            log.warning(
-                "%s has sent to %d recipients in the last 24 hours from this process; Exchange Online refuses "
-                "more than %d a day (550 5.1.90)",
-                mailbox,
-                used,
-                DAILY_RECIPIENT_LIMIT,
-            )
+    def recipients(self, count: int, mailbox: str) -> AbstractAsyncContextManager[None]:
+        """Reserve ``count`` of the mailbox's recipients of the rolling day for one send (see ``daily_budget``).
+
+        Raises ``DailyRecipientLimitError`` before anything is sent when they would pass Exchange's 10,000.
+        """
+        return self._day.reserve(count, mailbox, None if self._shared is None else self._shared[0])
 
     def _try_claim(self, give_up_at: float | None) -> float:
         """Claim a slot and return 0, or return how long to wait before trying again."""

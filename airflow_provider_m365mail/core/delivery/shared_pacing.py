@@ -11,6 +11,10 @@ store's own clock (Redis ``TIME``), so hosts whose clocks disagree still agree o
 mid-send holds its lease for at most ``LEASE_S``. A hold the server asked for (421, Graph 429) is stored too, so
 every worker waits it out.
 
+The store also keeps each mailbox's recipients of the rolling day (Exchange's 10,000), summed over every worker: a
+send reserves its recipients there before it starts (refused when they would pass the limit), and gives them back if
+it fails.
+
 A store that cannot be reached never blocks sending: each call returns None, the process paces on its own count
 (``SendingRate`` keeps it all along), one warning says so, and the store is tried again after ``RETRY_STORE_S``.
 """
@@ -72,6 +76,36 @@ if untill > tonumber(redis.call('GET', KEYS[1]) or '0') then
 end
 return 1
 """
+# KEYS: the mailbox's recipients (zset, member = "<id>:<count>", score = when reserved).
+# ARGV: now ("" = the store's clock), day, limit, count, member.
+# Returns {"ok", used with these} or {"full", used, seconds until they fit (-1: never, more than the limit)}.
+_RECIPIENTS = """
+local now = tonumber(ARGV[1])
+if not now then local t = redis.call('TIME'); now = tonumber(t[1]) + tonumber(t[2]) / 1000000 end
+local day, limit, count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now - day))
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local used = 0
+for i = 1, #entries, 2 do used = used + tonumber(string.match(entries[i], ':(%d+)$')) end
+if used + count <= limit then
+  redis.call('ZADD', KEYS[1], string.format('%.6f', now), ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(day * 1000))
+  return {'ok', tostring(used + count)}
+end
+local left = used
+for i = 1, #entries, 2 do
+  left = left - tonumber(string.match(entries[i], ':(%d+)$'))
+  if left + count <= limit then
+    return {'full', tostring(used), string.format('%.6f', tonumber(entries[i + 1]) + day - now)}
+  end
+end
+return {'full', tostring(used), '-1'}
+"""
+# KEYS: the mailbox's recipients. ARGV: member. Gives a failed send's recipients back.
+_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 class SharedStore:
@@ -117,6 +151,25 @@ class SharedStore:
     def hold(self, key: str, seconds: float) -> None:
         """Hold every worker's next send from this mailbox for ``seconds`` (the server asked for the wait)."""
         self._run("hold", _keys(key)[2:], [self._now(), seconds])
+
+    def reserve_recipients(
+        self, mailbox: str, count: int, limit: int, day_s: float, member: str
+    ) -> tuple[bool, int, float | None] | None:
+        """Reserve ``count`` recipients of ``mailbox``'s rolling day: ``(reserved, used, seconds until they fit)``.
+
+        ``used`` includes these recipients when reserved; the wait is None when ``count`` alone passes ``limit``.
+        ``member`` ends in ``:<count>``. None: the store cannot be reached, the caller counts on its own.
+        """
+        reply = self._run("recipients", [_day_key(mailbox)], [self._now(), day_s, limit, count, member])
+        if reply is None:
+            return None
+        verdict, used, *wait = (part.decode() if isinstance(part, bytes) else str(part) for part in reply)
+        frees_in = float(wait[0]) if wait else 0.0
+        return verdict == "ok", int(used), None if frees_in < 0 else frees_in
+
+    def release_recipients(self, mailbox: str, member: str) -> None:
+        """Give back the recipients ``member`` reserved (its send failed)."""
+        self._run("release", [_day_key(mailbox)], [member])
 
     def _now(self) -> str:
         return "" if self._clock is None else f"{self._clock():.6f}"
@@ -176,12 +229,17 @@ class SharedStore:
             )
 
 
-_SCRIPTS = {"claim": _CLAIM, "finish": _FINISH, "hold": _HOLD}
+_SCRIPTS = {"claim": _CLAIM, "finish": _FINISH, "hold": _HOLD, "recipients": _RECIPIENTS, "release": _RELEASE}
 
 
 def _keys(key: str) -> list[str]:
     """Return the store keys of one mailbox's window; the braces keep them in one Redis Cluster slot."""
     return [f"m365mail:{{{key}}}:finished", f"m365mail:{{{key}}}:in-flight", f"m365mail:{{{key}}}:hold"]
+
+
+def _day_key(mailbox: str) -> str:
+    """Return the store key of a mailbox's rolling-day recipients, whichever server or API sends as it."""
+    return f"m365mail:{{recipients|{mailbox.casefold()}}}:day"
 
 
 def _needs_client() -> ConfigurationError:

@@ -28,6 +28,7 @@ from airflow_provider_m365mail.core.errors.classify import (
 from airflow_provider_m365mail.core.errors.hierarchy import (
     AuthenticationError,
     ConfigurationError,
+    DailyRecipientLimitError,
     HostNotFoundError,
     M365MailError,
     MessageValidationError,
@@ -47,6 +48,7 @@ __all__ = [
     "SMTP_STAGES",
     "AuthenticationError",
     "ConfigurationError",
+    "DailyRecipientLimitError",
     "HostNotFoundError",
     "KnownReply",
     "M365MailError",

@@ -14,7 +14,8 @@
         ├── AuthenticationError    credentials, token or consent refused
         ├── SendAsDeniedError      the account may not send as / on behalf of the From address (yet)
         ├── RecipientsRefusedError .refused: address -> (code, reply)
-        └── RecipientsPartlyRefusedError .refused, .accepted: the others did get the message
+        ├── RecipientsPartlyRefusedError .refused, .accepted: the others did get the message
+        └── DailyRecipientLimitError .mailbox, .used, .frees_in: refused before sending (Exchange's 10,000 a day)
 
 Messages and hints never carry secrets: they hold server replies and static advice only.
 """
@@ -165,3 +166,16 @@ class RecipientsPartlyRefusedError(PermanentSendError):
         super().__init__(message, code=code, enhanced_status=enhanced_status, hint=hint)
         self.refused: dict[str, tuple[int, str]] = dict(refused)
         self.accepted: tuple[str, ...] = tuple(accepted)
+
+
+class DailyRecipientLimitError(PermanentSendError):
+    """A send would pass the mailbox's recipients of a rolling day; refused before anything was sent.
+
+    ``used`` is the day's count so far, ``frees_in`` the seconds until enough of it frees up (None: never).
+    """
+
+    def __init__(self, message: str, *, mailbox: str, used: int, frees_in: float | None, hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.mailbox = mailbox
+        self.used = used
+        self.frees_in = frees_in

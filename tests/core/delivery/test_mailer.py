@@ -9,9 +9,11 @@ import pytest
 from connection_settings import settings_for
 from fake_clock import FakeClock
 
+from airflow_provider_m365mail.core.delivery.daily_budget import DAILY_RECIPIENT_LIMIT
 from airflow_provider_m365mail.core.delivery.mailer import Mailer, split_per_recipient, split_recipients
-from airflow_provider_m365mail.core.delivery.pacing import DAILY_RECIPIENT_LIMIT, SendingRate, sending_rate
+from airflow_provider_m365mail.core.delivery.pacing import SendingRate, sending_rate
 from airflow_provider_m365mail.core.errors import (
+    DailyRecipientLimitError,
     MessageValidationError,
     PermanentSendError,
     ServerUnreachableError,
@@ -145,25 +147,47 @@ async def test_a_hold_beyond_the_senders_budget_fails_at_once_instead_of_waiting
     assert clock.now == 0 and caught.value.retry_after == 3600
 
 
-def test_the_daily_recipient_budget_warns_once_near_it_and_again_beyond_it(caplog: pytest.LogCaptureFixture) -> None:
-    rate = SendingRate(30)
-    rate.count_recipients(DAILY_RECIPIENT_LIMIT // 2, "airflow@contoso.com")
-    assert caplog.records == []
-    rate.count_recipients(DAILY_RECIPIENT_LIMIT * 3 // 10, "airflow@contoso.com")
-    rate.count_recipients(1, "airflow@contoso.com")
-    assert len(caplog.records) == 1 and "8000 recipients in the last 24 hours" in caplog.text
-    rate.count_recipients(DAILY_RECIPIENT_LIMIT, "airflow@contoso.com")
-    assert len(caplog.records) == 2 and "5.1.90" in caplog.records[-1].getMessage()
+async def reserve(rate: SendingRate, count: int) -> None:
+    """Reserve ``count`` recipients of the day for one send that succeeds."""
+    async with rate.recipients(count, "airflow@contoso.com"):
+        pass
 
 
-def test_recipients_counted_more_than_a_day_ago_no_longer_count(caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_daily_recipient_budget_warns_once_near_it_and_refuses_past_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     clock = FakeClock()
     rate = SendingRate(30, clock=clock, sleep=clock.sleep)
-    rate.count_recipients(DAILY_RECIPIENT_LIMIT * 7 // 10, "airflow@contoso.com")
+    await reserve(rate, DAILY_RECIPIENT_LIMIT // 2)
+    assert caplog.records == []
+    clock.advance(3600)
+    await reserve(rate, DAILY_RECIPIENT_LIMIT * 3 // 10)
+    await reserve(rate, 1)
+    assert len(caplog.records) == 1 and "8000 recipients in the last 24 hours from this process" in caplog.text
+    with pytest.raises(DailyRecipientLimitError, match=r"8001 recipients .* 2000 more would pass") as caught:
+        await reserve(rate, 2000)
+    assert caught.value.mailbox == "airflow@contoso.com" and caught.value.used == 8001
+    assert caught.value.frees_in == 86_400 - 3600  # the first 5,000 leave the rolling day a day after they were sent
+    assert "frees up in 23 h 0 min" in str(caught.value)
+    await reserve(rate, 1999)  # the refused 2,000 were not counted: the day still has room for 1,999
+
+
+async def test_a_failed_send_gives_its_recipients_back_to_the_day() -> None:
+    rate = SendingRate(30)
+    with pytest.raises(TransientSendError):
+        async with rate.recipients(DAILY_RECIPIENT_LIMIT, "airflow@contoso.com"):
+            raise TransientSendError("421 4.4.2 dropped")
+    await reserve(rate, DAILY_RECIPIENT_LIMIT)
+
+
+async def test_recipients_counted_more_than_a_day_ago_no_longer_count(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    rate = SendingRate(30, clock=clock, sleep=clock.sleep)
+    await reserve(rate, DAILY_RECIPIENT_LIMIT * 7 // 10)
     clock.advance(86_400)
-    rate.count_recipients(DAILY_RECIPIENT_LIMIT * 7 // 10, "airflow@contoso.com")
+    await reserve(rate, DAILY_RECIPIENT_LIMIT * 7 // 10)
     assert caplog.records == []  # 7,000 today; yesterday's 7,000 have left the rolling day
-    rate.count_recipients(DAILY_RECIPIENT_LIMIT // 10, "airflow@contoso.com")
+    await reserve(rate, DAILY_RECIPIENT_LIMIT // 10)
     assert "8000 recipients in the last 24 hours" in caplog.text
 
 
@@ -235,6 +259,27 @@ async def test_1200_recipients_with_a_limit_of_500_arrive_as_three_messages(m365
     assert {m.message_id for m in stored} == {r.message_id for r in results}
     assert results[0].message_id == "<big-1@contoso.com>"
     assert m365_sandbox.state.stats["smtp_sessions"] == 1
+
+
+async def test_a_send_past_the_daily_recipient_budget_is_refused_before_anything_is_sent(
+    m365_sandbox: Sandbox,
+) -> None:
+    clock = FakeClock()
+    settings = settings_for(m365_sandbox, "smtp_basic")
+    mailer = clock.mailer(settings)
+    identity = resolve_identity(settings)
+    mailbox = identity.auth_account or identity.envelope_from
+    await reserve_for(clock.rates(settings.host, mailbox, 30, 60.0), mailbox, DAILY_RECIPIENT_LIMIT - 1)
+    with pytest.raises(DailyRecipientLimitError, match=f"{mailbox} has sent to 9999 recipients"):
+        await mailer.send(note(to=["a@example.org", "b@example.org"]), identity)
+    assert m365_sandbox.messages() == [] and m365_sandbox.state.stats["smtp_sessions"] <= 1
+    await mailer.send(note(to="a@example.org"), identity)  # the one recipient left still fits
+    assert len(m365_sandbox.messages()) == 1
+
+
+async def reserve_for(rate: SendingRate, mailbox: str, count: int) -> None:
+    async with rate.recipients(count, mailbox):
+        pass
 
 
 async def test_many_sends_in_a_process_need_one_token_request(m365_sandbox: Sandbox) -> None:

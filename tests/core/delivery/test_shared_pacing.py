@@ -13,10 +13,11 @@ import pytest
 from connection_settings import settings_for
 from fake_clock import FakeClock
 
+from airflow_provider_m365mail.core.delivery.daily_budget import DAILY_RECIPIENT_LIMIT
 from airflow_provider_m365mail.core.delivery.mailer import Mailer, RateFor
 from airflow_provider_m365mail.core.delivery.pacing import SendingRate, shared_key
 from airflow_provider_m365mail.core.delivery.shared_pacing import LEASE_S, SharedStore, shared_store
-from airflow_provider_m365mail.core.errors import ThrottledError
+from airflow_provider_m365mail.core.errors import DailyRecipientLimitError, ThrottledError, TransientSendError
 from airflow_provider_m365mail.core.identity import SenderIdentity, resolve_identity
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 from airflow_provider_m365mail.sandbox.config import Limits
@@ -107,6 +108,55 @@ async def test_an_unreachable_store_falls_back_to_this_process_with_one_warning(
     warnings = [r.getMessage() for r in caplog.records if "cannot be reached" in r.getMessage()]
     assert len(warnings) == 1 and "redis://127.0.0.1:" in warnings[0]
     assert "rs-secret" not in caplog.text
+
+
+async def send_to(rate: SendingRate, count: int, mailbox: str = "Reports@contoso.com") -> None:
+    """Reserve ``count`` of the mailbox's recipients of the day for one send that succeeds."""
+    async with rate.recipients(count, mailbox):
+        pass
+
+
+async def test_workers_share_one_daily_recipient_budget_for_the_mailbox(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    one, other = worker(clock, 30, redis_url), worker(clock, 30, redis_url)
+    await send_to(one, 6000)
+    clock.advance(100)
+    await send_to(other, 1999, "reports@contoso.com")  # the same mailbox, spelled otherwise
+    assert caplog.records == []  # 7,999: neither process alone comes near 80 %
+    await send_to(other, 1)
+    await send_to(one, 1)
+    await send_to(other, 1)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2  # once per process
+    assert "8000 recipients in the last 24 hours across every worker" in warnings[0]
+    clock.advance(100)
+    with pytest.raises(DailyRecipientLimitError, match=r"8002 recipients .* 1999 more would pass") as caught:
+        await send_to(one, 1999)
+    assert caught.value.frees_in == pytest.approx(86_400 - 200)  # when the first worker's 6,000 leave the day
+    assert "across every worker" in str(caught.value)
+    await send_to(other, 1998)  # the refused send reserved nothing
+    clock.advance(86_400 - 200)
+    await send_to(one, 6000)
+
+
+async def test_a_failed_send_gives_its_recipients_back_to_every_worker(redis_url: str) -> None:
+    clock = FakeClock()
+    one, other = worker(clock, 30, redis_url), worker(clock, 30, redis_url)
+    with pytest.raises(TransientSendError):
+        async with one.recipients(DAILY_RECIPIENT_LIMIT, "reports@contoso.com"):
+            raise TransientSendError("421 4.4.2 dropped")
+    await send_to(other, DAILY_RECIPIENT_LIMIT)
+
+
+async def test_an_unreachable_store_keeps_the_daily_budget_on_the_process_count(free_port: int) -> None:
+    clock = FakeClock()
+    rate = worker(clock, 30, f"redis://127.0.0.1:{free_port}/0")
+    await send_to(rate, DAILY_RECIPIENT_LIMIT - 10)
+    with pytest.raises(DailyRecipientLimitError, match="from this process"):
+        await send_to(rate, 11)
+    await send_to(rate, 10)
 
 
 def own_process_rates() -> RateFor:
