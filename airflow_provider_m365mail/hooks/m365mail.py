@@ -103,7 +103,9 @@ class M365MailHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Return the form's extra fields for Airflow 3.0 and 3.1 (later versions read the provider info)."""
-        return connection_fields.legacy_form_widgets()
+        from airflow_provider_m365mail.legacy_connection_form import legacy_form_widgets
+
+        return legacy_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

@@ -1,11 +1,11 @@
-"""Keep a mailbox under Exchange Online's 10,000 recipients in a rolling day: refuse before sending, not after.
+"""Keep a mailbox under its recipients a rolling day (``max_recipients_per_day``): refuse before sending, not after.
 
-Past the limit Exchange refuses with ``550 5.1.90`` and can block the mailbox for up to a day, for every sender of
-it. So a send reserves its recipients before it starts and gives them back if it fails; a send whose recipients
-would pass the limit is refused with ``DailyRecipientLimitError`` (the mailbox, the count, when enough frees up)
-and nothing is sent. With a shared ``rate_limit_storage`` the count is the mailbox's across every worker; without
-one, or while the store cannot be reached, it is this process's own count, kept all along. One warning per process
-says when the mailbox passes 80 % of the day.
+Exchange Online allows 10,000; past that it refuses with ``550 5.1.90`` and can block the mailbox for up to a day,
+for every sender of it. So a send reserves its recipients before it starts and gives them back if it fails; a send
+whose recipients would pass the limit is refused with ``DailyRecipientLimitError`` (the mailbox, the count, when
+enough frees up) and nothing is sent. With a shared ``rate_limit_storage`` the count is the mailbox's across every
+worker; without one, or while the store cannot be reached, it is this process's own count, kept all along. One
+warning per process says when the mailbox passes 80 % of the day.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from airflow_provider_m365mail.core.errors import DailyRecipientLimitError
 
 log = logging.getLogger(__name__)
 
-DAILY_RECIPIENT_LIMIT = 10_000
 DAILY_WARNING_SHARE = 0.8  # warn once the mailbox has used this share of its daily recipients
 DAY_S = 86_400.0
 
@@ -41,8 +40,9 @@ class DailyRecipients:
         self._warned = False
 
     @asynccontextmanager
-    async def reserve(self, count: int, mailbox: str, store: SharedStore | None) -> AsyncIterator[None]:
-        """Reserve ``count`` recipients for one send, or raise ``DailyRecipientLimitError``; give them back if it fails.
+    async def reserve(self, count: int, mailbox: str, limit: int, store: SharedStore | None) -> AsyncIterator[None]:
+        """Reserve ``count`` of ``limit`` recipients for one send, or raise ``DailyRecipientLimitError``; give them
+        back if it fails.
 
         ``store`` counts them across every worker when it answers; the process counts them either way.
         """
@@ -50,14 +50,14 @@ class DailyRecipients:
         shared = None
         if store is not None:
             shared = await asyncio.to_thread(
-                store.reserve_recipients, mailbox, count, DAILY_RECIPIENT_LIMIT, DAY_S, member
+                store.reserve_recipients, mailbox, count, limit, DAY_S, member
             )
-        reserved, used, frees_in = shared or self._reserve_here(member, count, record_anyway=False)
+        reserved, used, frees_in = shared or self._reserve_here(member, count, limit, record_anyway=False)
         if shared is not None and reserved:
-            self._reserve_here(member, count, record_anyway=True)
+            self._reserve_here(member, count, limit, record_anyway=True)
         if not reserved:
-            raise _refusal(mailbox, count, used, frees_in, across_workers=shared is not None)
-        self._warn_near(used, mailbox, across_workers=shared is not None)
+            raise _refusal(mailbox, count, used, limit, frees_in, across_workers=shared is not None)
+        self._warn_near(used, mailbox, limit, across_workers=shared is not None)
         try:
             yield
         except BaseException:
@@ -67,7 +67,7 @@ class DailyRecipients:
                 await asyncio.to_thread(store.release_recipients, mailbox, member)
             raise
 
-    def _reserve_here(self, member: str, count: int, *, record_anyway: bool) -> Verdict:
+    def _reserve_here(self, member: str, count: int, limit: int, *, record_anyway: bool) -> Verdict:
         """Reserve in this process's count; ``record_anyway`` records it past the limit (the store has the say)."""
         with self._lock:
             now = self._clock()
@@ -76,43 +76,44 @@ class DailyRecipients:
                 if self._entries[oldest][0] > now - DAY_S:
                     break
                 self._total -= self._entries.pop(oldest)[1]
-            if self._total + count <= DAILY_RECIPIENT_LIMIT or record_anyway:
+            if self._total + count <= limit or record_anyway:
                 self._entries[member] = (now, count)
                 self._total += count
                 return True, self._total, None
             left = self._total
             for reserved_at, reserved in self._entries.values():
                 left -= reserved
-                if left + count <= DAILY_RECIPIENT_LIMIT:
+                if left + count <= limit:
                     return False, self._total, reserved_at + DAY_S - now
             return False, self._total, None
 
-    def _warn_near(self, used: int, mailbox: str, *, across_workers: bool) -> None:
+    def _warn_near(self, used: int, mailbox: str, limit: int, *, across_workers: bool) -> None:
         with self._lock:
-            crossed = used >= DAILY_RECIPIENT_LIMIT * DAILY_WARNING_SHARE and not self._warned
+            crossed = used >= limit * DAILY_WARNING_SHARE and not self._warned
             self._warned = self._warned or crossed
         if crossed:
             log.warning(
-                "%s has sent to %d recipients in the last 24 hours %s; Exchange Online refuses more than %d a day "
-                "(550 5.1.90), and this provider refuses to send past that",
+                "%s has sent to %d recipients in the last 24 hours %s; sends past %d a day (max_recipients_per_day) "
+                "are refused before they start",
                 mailbox,
                 used,
                 _where(across_workers),
-                DAILY_RECIPIENT_LIMIT,
+                limit,
             )
 
 
 def _refusal(
-    mailbox: str, count: int, used: int, frees_in: float | None, *, across_workers: bool
+    mailbox: str, count: int, used: int, limit: int, frees_in: float | None, *, across_workers: bool
 ) -> DailyRecipientLimitError:
     if frees_in is None:
-        hint = f"a message to more than {DAILY_RECIPIENT_LIMIT} recipients never fits: lower max_recipients_per_message"
+        hint = f"a message to more than {limit} recipients never fits: lower max_recipients_per_message"
     else:
         at = (datetime.now(timezone.utc) + timedelta(seconds=frees_in)).strftime("%Y-%m-%d %H:%M UTC")
         hint = f"enough of the day's budget frees up in {_duration(frees_in)} (at {at}): run the send again then"
     return DailyRecipientLimitError(
         f"{mailbox} has sent to {used} recipients in the last 24 hours {_where(across_workers)}; {count} more would "
-        f"pass Exchange Online's {DAILY_RECIPIENT_LIMIT} a day (550 5.1.90): not sent",
+        f"pass the mailbox's {limit} a day (max_recipients_per_day; Exchange Online refuses with 550 5.1.90): "
+        "not sent",
         mailbox=mailbox,
         used=used,
         frees_in=frees_in,

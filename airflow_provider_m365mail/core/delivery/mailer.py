@@ -318,7 +318,8 @@ class Mailer:
                 return earlier
         started = tries.first_failure_at if tries.first_failure_at is not None else self._clock()
         async with (
-            rate.recipients(len(message.recipients()), identity.auth_account or identity.envelope_from),
+            rate.recipients(len(message.recipients()), identity.auth_account or identity.envelope_from,
+                            self._settings.max_recipients_per_day),
             rate.slot(give_up_at=started + self._settings.retry_budget_s, before_wait=self._before_wait),
         ):
             try:

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 
 from airflow_provider_m365mail.core.delivery.daily_budget import DailyRecipients
@@ -138,12 +138,14 @@ class SendingRate:
             reason,
         )
 
-    def recipients(self, count: int, mailbox: str) -> AbstractAsyncContextManager[None]:
-        """Reserve ``count`` of the mailbox's recipients of the rolling day for one send (see ``daily_budget``).
+    def recipients(self, count: int, mailbox: str, limit: int | None) -> AbstractAsyncContextManager[None]:
+        """Reserve ``count`` of the mailbox's ``limit`` recipients of the rolling day for one send (``daily_budget``).
 
-        Raises ``DailyRecipientLimitError`` before anything is sent when they would pass Exchange's 10,000.
+        Raises ``DailyRecipientLimitError`` before anything is sent when they would pass it; None keeps no count.
         """
-        return self._day.reserve(count, mailbox, None if self._shared is None else self._shared[0])
+        if limit is None:
+            return nullcontext()
+        return self._day.reserve(count, mailbox, limit, None if self._shared is None else self._shared[0])
 
     def _try_claim(self, give_up_at: float | None) -> float:
         """Claim a slot and return 0, or return how long to wait before trying again."""

@@ -25,8 +25,8 @@ EXTRA_KEYS: tuple[str, ...] = (
     "cloud", "authority_host", "graph_endpoint", "ews_url", "ews_impersonation", "accepted_domains", "acs_resource",
     "acs_endpoint", "acs_access_key", "ca_bundle", "client_certificate_path", "client_key_path",
     "from_email", "from_name", "reply_to", "allowed_senders", "alternate_host", "alternate_port",
-    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "max_connections", "proxy",
-    "rate_limit_storage", "save_to_sent_items", "allow_insecure_auth",
+    "max_recipients_per_message", "max_messages_per_minute", "timeout", "retry_budget_s", "max_connections",
+    "max_recipients_per_day", "proxy", "rate_limit_storage", "save_to_sent_items", "allow_insecure_auth",
 )
 
 # Extras renamed to a name Airflow masks (it hides an extra by its key), still read under their old name.
@@ -77,6 +77,7 @@ class MailSettings:
     timeout: float = 30.0
     retry_budget_s: float = 300.0
     max_connections: int = 1
+    max_recipients_per_day: int | None = None  # None: no daily budget kept (not an Exchange Online mailbox)
     proxy: Secret | None = None
     save_to_sent_items: bool = True
     allow_insecure_auth: bool = False

@@ -38,6 +38,7 @@ from airflow_provider_m365mail.core.settings.hosts import (
     submission_cloud,
 )
 from airflow_provider_m365mail.core.settings.hve import accepted_domains, check_hve_auth, hve_host
+from airflow_provider_m365mail.core.settings.mailbox_limits import mailbox_limits
 from airflow_provider_m365mail.core.settings.private_servers import is_private_setup
 from airflow_provider_m365mail.core.settings.senders import sender_defaults, warn_where_microsoft_refuses
 
@@ -103,7 +104,7 @@ def resolve_connection(
     values["accepted_domains"] = accepted_domains(extra, values["smtp_mode"], login, values["from_email"])
     if values["smtp_mode"] is SmtpMode.HVE:
         values["save_to_sent_items"] = False  # HVE keeps no Sent Items
-    values["max_connections"] = _max_connections(values, extra)
+    values.update(mailbox_limits(values, extra))
     values.update(_credentials(values, login, password, extra))
     _check_coherence(values, custom_authority=authority_host != endpoints.authority_host)
     warn_where_microsoft_refuses(values)
@@ -122,28 +123,6 @@ def _limits(extra: ExtraReader) -> dict[str, Any]:
         "retry_budget_s": extra.positive_number("retry_budget_s", DEFAULT_RETRY_BUDGET_S),
         "rate_limit_storage": check_rate_limit_storage(extra.text("rate_limit_storage")),
     }
-
-
-# Exchange Online accepts 3 concurrent SMTP AUTH connections per mailbox (the 4th gets 432 4.3.2). Other servers'
-# limits are unknown here, so bulk sends use one connection there unless the connection says more.
-EXCHANGE_SMTP_CONNECTIONS = 3
-
-
-def _max_connections(values: dict[str, Any], extra: ExtraReader) -> int:
-    exchange = (
-        values["transport"] is TransportKind.SMTP
-        and values["smtp_mode"] is SmtpMode.SUBMISSION
-        and submission_cloud(values["host"]) is not None
-    )
-    number = extra.positive_integer("max_connections", EXCHANGE_SMTP_CONNECTIONS if exchange else 1)
-    if exchange and number > EXCHANGE_SMTP_CONNECTIONS:
-        raise ConfigurationError(
-            "extra.max_connections",
-            f"Exchange Online accepts {EXCHANGE_SMTP_CONNECTIONS} concurrent SMTP connections per mailbox, not "
-            f"{number}: the next one is refused with 432 4.3.2",
-            hint=f"set max_connections to {EXCHANGE_SMTP_CONNECTIONS} or less",
-        )
-    return number
 
 
 def _port(value: Any, field: str) -> int:

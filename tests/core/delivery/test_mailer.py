@@ -9,7 +9,6 @@ import pytest
 from connection_settings import settings_for
 from fake_clock import FakeClock
 
-from airflow_provider_m365mail.core.delivery.daily_budget import DAILY_RECIPIENT_LIMIT
 from airflow_provider_m365mail.core.delivery.mailer import Mailer, split_per_recipient, split_recipients
 from airflow_provider_m365mail.core.delivery.pacing import SendingRate, sending_rate
 from airflow_provider_m365mail.core.errors import (
@@ -24,6 +23,7 @@ from airflow_provider_m365mail.core.identity import SenderIdentity, resolve_iden
 from airflow_provider_m365mail.core.message.addresses import Address
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 from airflow_provider_m365mail.core.settings import MailSettings, TransportKind
+from airflow_provider_m365mail.core.settings.mailbox_limits import EXCHANGE_DAILY_RECIPIENTS
 from airflow_provider_m365mail.core.transports import make_transport
 from airflow_provider_m365mail.core.transports.failover import FailoverTransport
 from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -149,7 +149,7 @@ async def test_a_hold_beyond_the_senders_budget_fails_at_once_instead_of_waiting
 
 async def reserve(rate: SendingRate, count: int) -> None:
     """Reserve ``count`` recipients of the day for one send that succeeds."""
-    async with rate.recipients(count, "airflow@contoso.com"):
+    async with rate.recipients(count, "airflow@contoso.com", EXCHANGE_DAILY_RECIPIENTS):
         pass
 
 
@@ -158,10 +158,10 @@ async def test_the_daily_recipient_budget_warns_once_near_it_and_refuses_past_it
 ) -> None:
     clock = FakeClock()
     rate = SendingRate(30, clock=clock, sleep=clock.sleep)
-    await reserve(rate, DAILY_RECIPIENT_LIMIT // 2)
+    await reserve(rate, EXCHANGE_DAILY_RECIPIENTS // 2)
     assert caplog.records == []
     clock.advance(3600)
-    await reserve(rate, DAILY_RECIPIENT_LIMIT * 3 // 10)
+    await reserve(rate, EXCHANGE_DAILY_RECIPIENTS * 3 // 10)
     await reserve(rate, 1)
     assert len(caplog.records) == 1 and "8000 recipients in the last 24 hours from this process" in caplog.text
     with pytest.raises(DailyRecipientLimitError, match=r"8001 recipients .* 2000 more would pass") as caught:
@@ -175,19 +175,19 @@ async def test_the_daily_recipient_budget_warns_once_near_it_and_refuses_past_it
 async def test_a_failed_send_gives_its_recipients_back_to_the_day() -> None:
     rate = SendingRate(30)
     with pytest.raises(TransientSendError):
-        async with rate.recipients(DAILY_RECIPIENT_LIMIT, "airflow@contoso.com"):
+        async with rate.recipients(EXCHANGE_DAILY_RECIPIENTS, "airflow@contoso.com", EXCHANGE_DAILY_RECIPIENTS):
             raise TransientSendError("421 4.4.2 dropped")
-    await reserve(rate, DAILY_RECIPIENT_LIMIT)
+    await reserve(rate, EXCHANGE_DAILY_RECIPIENTS)
 
 
 async def test_recipients_counted_more_than_a_day_ago_no_longer_count(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     rate = SendingRate(30, clock=clock, sleep=clock.sleep)
-    await reserve(rate, DAILY_RECIPIENT_LIMIT * 7 // 10)
+    await reserve(rate, EXCHANGE_DAILY_RECIPIENTS * 7 // 10)
     clock.advance(86_400)
-    await reserve(rate, DAILY_RECIPIENT_LIMIT * 7 // 10)
+    await reserve(rate, EXCHANGE_DAILY_RECIPIENTS * 7 // 10)
     assert caplog.records == []  # 7,000 today; yesterday's 7,000 have left the rolling day
-    await reserve(rate, DAILY_RECIPIENT_LIMIT // 10)
+    await reserve(rate, EXCHANGE_DAILY_RECIPIENTS // 10)
     assert "8000 recipients in the last 24 hours" in caplog.text
 
 
@@ -265,11 +265,11 @@ async def test_a_send_past_the_daily_recipient_budget_is_refused_before_anything
     m365_sandbox: Sandbox,
 ) -> None:
     clock = FakeClock()
-    settings = settings_for(m365_sandbox, "smtp_basic")
+    settings = settings_for(m365_sandbox, "smtp_basic", max_recipients_per_day=EXCHANGE_DAILY_RECIPIENTS)
     mailer = clock.mailer(settings)
     identity = resolve_identity(settings)
     mailbox = identity.auth_account or identity.envelope_from
-    await reserve_for(clock.rates(settings.host, mailbox, 30, 60.0), mailbox, DAILY_RECIPIENT_LIMIT - 1)
+    await reserve_for(clock.rates(settings.host, mailbox, 30, 60.0), mailbox, EXCHANGE_DAILY_RECIPIENTS - 1)
     with pytest.raises(DailyRecipientLimitError, match=f"{mailbox} has sent to 9999 recipients"):
         await mailer.send(note(to=["a@example.org", "b@example.org"]), identity)
     assert m365_sandbox.messages() == [] and m365_sandbox.state.stats["smtp_sessions"] <= 1
@@ -277,8 +277,19 @@ async def test_a_send_past_the_daily_recipient_budget_is_refused_before_anything
     assert len(m365_sandbox.messages()) == 1
 
 
+async def test_a_server_without_a_daily_budget_is_sent_to_past_exchanges(m365_sandbox: Sandbox) -> None:
+    clock = FakeClock()
+    settings = settings_for(m365_sandbox, "smtp_basic")  # a loopback server: not an Exchange Online mailbox
+    assert settings.max_recipients_per_day is None
+    identity = resolve_identity(settings)
+    mailbox = identity.auth_account or identity.envelope_from
+    await reserve_for(clock.rates(settings.host, mailbox, 30, 60.0), mailbox, EXCHANGE_DAILY_RECIPIENTS)
+    await clock.mailer(settings).send(note(to=["a@example.org", "b@example.org"]), identity)
+    assert len(m365_sandbox.messages()) == 1
+
+
 async def reserve_for(rate: SendingRate, mailbox: str, count: int) -> None:
-    async with rate.recipients(count, mailbox):
+    async with rate.recipients(count, mailbox, EXCHANGE_DAILY_RECIPIENTS):
         pass
 
 

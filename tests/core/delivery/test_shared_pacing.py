@@ -13,13 +13,13 @@ import pytest
 from connection_settings import settings_for
 from fake_clock import FakeClock
 
-from airflow_provider_m365mail.core.delivery.daily_budget import DAILY_RECIPIENT_LIMIT
 from airflow_provider_m365mail.core.delivery.mailer import Mailer, RateFor
 from airflow_provider_m365mail.core.delivery.pacing import SendingRate, shared_key
 from airflow_provider_m365mail.core.delivery.shared_pacing import LEASE_S, SharedStore, shared_store
 from airflow_provider_m365mail.core.errors import DailyRecipientLimitError, ThrottledError, TransientSendError
 from airflow_provider_m365mail.core.identity import SenderIdentity, resolve_identity
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
+from airflow_provider_m365mail.core.settings.mailbox_limits import EXCHANGE_DAILY_RECIPIENTS
 from airflow_provider_m365mail.sandbox.config import Limits
 from airflow_provider_m365mail.sandbox.server import Sandbox
 
@@ -112,7 +112,7 @@ async def test_an_unreachable_store_falls_back_to_this_process_with_one_warning(
 
 async def send_to(rate: SendingRate, count: int, mailbox: str = "Reports@contoso.com") -> None:
     """Reserve ``count`` of the mailbox's recipients of the day for one send that succeeds."""
-    async with rate.recipients(count, mailbox):
+    async with rate.recipients(count, mailbox, EXCHANGE_DAILY_RECIPIENTS):
         pass
 
 
@@ -145,15 +145,15 @@ async def test_a_failed_send_gives_its_recipients_back_to_every_worker(redis_url
     clock = FakeClock()
     one, other = worker(clock, 30, redis_url), worker(clock, 30, redis_url)
     with pytest.raises(TransientSendError):
-        async with one.recipients(DAILY_RECIPIENT_LIMIT, "reports@contoso.com"):
+        async with one.recipients(EXCHANGE_DAILY_RECIPIENTS, "reports@contoso.com", EXCHANGE_DAILY_RECIPIENTS):
             raise TransientSendError("421 4.4.2 dropped")
-    await send_to(other, DAILY_RECIPIENT_LIMIT)
+    await send_to(other, EXCHANGE_DAILY_RECIPIENTS)
 
 
 async def test_an_unreachable_store_keeps_the_daily_budget_on_the_process_count(free_port: int) -> None:
     clock = FakeClock()
     rate = worker(clock, 30, f"redis://127.0.0.1:{free_port}/0")
-    await send_to(rate, DAILY_RECIPIENT_LIMIT - 10)
+    await send_to(rate, EXCHANGE_DAILY_RECIPIENTS - 10)
     with pytest.raises(DailyRecipientLimitError, match="from this process"):
         await send_to(rate, 11)
     await send_to(rate, 10)

@@ -411,6 +411,7 @@ def test_certificate_path_and_pem_are_exclusive(pem_file: str) -> None:
         ("max_recipients_per_message", "-1", "greater than 0"),
         ("max_messages_per_minute", "1.5", "whole number"),
         ("max_connections", "0", "greater than 0"),
+        ("max_recipients_per_day", "-5", "greater than 0"),
         ("save_to_sent_items", "maybe", "not a boolean"),
         ("allowed_senders", "not-an-address", "not a valid email|not one address"),
         ("allowed_senders", "*@", "nothing after the @-sign"),
@@ -439,6 +440,17 @@ def test_bulk_sends_use_three_connections_on_exchange_online_submission_and_one_
     assert build(host="relay.example.com", port=25, security="none", max_connections="8").max_connections == 8
 
 
+def test_exchange_online_mailboxes_keep_a_daily_recipient_budget_and_other_servers_only_when_set() -> None:
+    assert build(login="a@contoso.com", password="p").max_recipients_per_day == 10_000
+    assert build(transport="graph", client_secret="s", **APP).max_recipients_per_day == 10_000
+    assert build(login="a@contoso.com", password="p", max_recipients_per_day="2000").max_recipients_per_day == 2000
+    assert build(host="contoso-com.mail.protection.outlook.com").max_recipients_per_day is None  # direct send
+    assert build(host=None, login="hve@contoso.com", password="p", smtp_mode="hve").max_recipients_per_day is None
+    assert build(host="mail.example.com", login="a@b.com", password="p").max_recipients_per_day is None
+    relay = build(host="relay.example.com", port=25, security="none", max_recipients_per_day=50_000)
+    assert relay.max_recipients_per_day == 50_000
+
+
 def test_more_connections_than_exchange_online_accepts_are_refused_before_sending() -> None:
     error = refused("extra.max_connections", "432 4.3.2", login="a@contoso.com", password="p", max_connections=4)
     assert error.hint is not None and "3 or less" in error.hint
@@ -462,7 +474,7 @@ def test_a_refused_proxy_url_is_shown_without_its_credentials(proxy: str, shown:
 
 
 def test_every_documented_extra_key_is_known() -> None:
-    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 39
+    assert len(EXTRA_KEYS) == len(set(EXTRA_KEYS)) == 40
     assert set(EXTRA_KEYS) >= {"transport", "smtp_mode", "allowed_senders", "allow_insecure_auth", "proxy", "ews_url",
                                "retry_budget_s", "max_connections"}
 
