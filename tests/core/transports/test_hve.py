@@ -4,10 +4,11 @@ internal recipients only, refused before connecting when external, and HVE's ref
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pytest
-from connection_settings import settings_for
+from connection_settings import note, settings_for
 
 from airflow_provider_m365mail.core.delivery.mailer import Mailer
 from airflow_provider_m365mail.core.errors import (
@@ -27,12 +28,7 @@ from airflow_provider_m365mail.sandbox.server import Sandbox
 HVE = "hve@contoso.com"
 
 
-def hve(sandbox: Sandbox, **overrides: Any) -> MailSettings:
-    return settings_for(sandbox, "hve", **overrides)
-
-
-def note(subject: str, to: str = "bob@contoso.com") -> OutgoingMessage:
-    return OutgoingMessage.create(subject=subject, text="Nightly load finished.", to=to)
+hve = partial(settings_for, name="hve")
 
 
 def test_hve_defaults_to_its_endpoint_with_starttls_and_keeps_no_sent_items() -> None:
@@ -125,3 +121,4 @@ async def test_an_app_not_added_to_the_hve_account_is_refused_with_add_hveappacc
         await Mailer(settings).send(note("app not added"), resolve_identity(settings))
 
     assert "Add-HVEAppAccess" in (caught.value.hint or "")
+
