@@ -27,11 +27,12 @@ from airflow_provider_m365mail.core.errors import (
     ConfigurationError,
     M365MailError,
     PermanentSendError,
+    RecipientsRefusedError,
 )
 from airflow_provider_m365mail.core.message.address_syntax import needs_smtputf8
 from airflow_provider_m365mail.core.message.wire import WireRenderer
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
-from airflow_provider_m365mail.core.settings.hve import refuse_external_recipients
+from airflow_provider_m365mail.core.settings.hve import learn_refused_domains, refuse_external_recipients
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
 from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_temporary, is_translatable, translate
@@ -84,7 +85,7 @@ class SmtpTransport(Session):
             async with self:
                 return await self.send(message, identity)
         recipients = [a.email for a in message.recipients()]
-        refuse_external_recipients(self._settings.accepted_domains, recipients)  # before connecting (HVE)
+        refuse_external_recipients(self._settings, recipients)  # before connecting (HVE)
         utf8 = _utf8_addresses(identity.envelope_from, identity.from_address.email, *recipients,
                                *(a.email for a in identity.reply_to))
         message_id, data = self._wire.render(message, identity, utf8=bool(utf8))
@@ -95,9 +96,13 @@ class SmtpTransport(Session):
         except BaseException as exc:
             self._drop()
             if is_translatable(exc):
-                raise translate(exc, "mail") from exc
+                error = translate(exc, "mail")
+                if isinstance(error, RecipientsRefusedError):
+                    learn_refused_domains(self._settings, error.refused)
+                raise error from exc
             raise
         refusals = {addr: (resp.code, resp.message) for addr, resp in refused.items()}
+        learn_refused_domains(self._settings, refusals)
         return SendResult(
             message_id=message_id,
             accepted=tuple(r for r in recipients if r not in refusals),
