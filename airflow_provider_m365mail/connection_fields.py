@@ -209,7 +209,8 @@ EXTRA_FIELDS: tuple[ConnField, ...] = (
         "accepted_domains",
         "Accepted domains (HVE)",
         "smtp_mode hve: the tenant's accepted domains, comma-separated; High Volume Email delivers to them only, so "
-        "any other recipient is refused before sending. Default: the HVE account's domain.",
+        "any other recipient is refused before sending, as is a domain HVE itself refused (5.7.54) earlier in the "
+        "process for the same server and account. Default: the HVE account's domain.",
         placeholder="contoso.com, contoso.co.uk",
     ),
     ConnField(

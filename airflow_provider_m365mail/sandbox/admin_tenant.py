@@ -1,9 +1,10 @@
 """Show and change the emulated tenant through the admin API (``/_sandbox/tenant``).
 
 A change body holds any of: ``smtp_auth_enabled``, ``basic_auth_enabled`` (booleans), ``token_lifetime_s``,
-``accepted_domains``, ``relay_allowed_ips``, ``limits`` (a partial ``Limits``), ``mailboxes`` and ``apps``
-(objects keyed by address / client id whose values change or add that mailbox or app). Each mistake is a 400
-naming the field.
+``accepted_domains``, ``relay_allowed_ips``, ``limits`` (a partial ``Limits``), ``mailboxes``, ``apps`` and
+``hve_accounts`` (objects keyed by address / client id whose values change or add that mailbox, app or High Volume
+Email account: ``{"hve_accounts": {"hve@contoso.com": {"active": false}}}`` takes its billing policy away,
+``{"app_access": []}`` empties its allowed apps). Each mistake is a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .admin_fields import address, changed, flag, mapping, only, strings, text
-from .config import App, Mailbox, TenantConfig
+from .config import App, HveAccount, Mailbox, TenantConfig
 
 _SWITCHES = ("smtp_auth_enabled", "basic_auth_enabled")
 _LISTS = ("accepted_domains", "relay_allowed_ips")
@@ -41,12 +42,17 @@ def tenant_view(tenant: TenantConfig) -> dict[str, Any]:
              "graph_scope": None if a.graph_scope is None else list(a.graph_scope)}
             for a in tenant.apps
         ],
+        "hve_accounts": [
+            {"address": a.address, "can_sign_in": a.password is not None, "active": a.active,
+             "app_access": list(a.app_access)}
+            for a in tenant.hve_accounts
+        ],
     }
 
 
 def tenant_changes(tenant: TenantConfig, body: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a change body and return keyword arguments for ``SandboxState.update_tenant``."""
-    only(body, (*_SWITCHES, *_LISTS, "token_lifetime_s", "limits", "mailboxes", "apps"))
+    only(body, (*_SWITCHES, *_LISTS, "token_lifetime_s", "limits", "mailboxes", "apps", "hve_accounts"))
     changes: dict[str, Any] = {}
     for key, value in body.items():
         if key in _SWITCHES:
@@ -59,6 +65,8 @@ def tenant_changes(tenant: TenantConfig, body: Mapping[str, Any]) -> dict[str, A
             changes[key] = changed(tenant.limits, mapping(key, value), key)
         elif key == "mailboxes":
             changes[key] = _merge(tenant.mailboxes, mapping(key, value), "address", Mailbox, key)
+        elif key == "hve_accounts":
+            changes[key] = _merge(tenant.hve_accounts, mapping(key, value), "address", HveAccount, key)
         else:
             changes[key] = _merge(tenant.apps, mapping(key, value), "client_id", App, key)
     return changes

@@ -119,16 +119,22 @@ def test_a_missing_or_foreign_connection_names_the_setting_to_change(monkeypatch
         send_email("bob@contoso.com", "x", "<p>x</p>", conn_id="smtp_default")
 
 
-def test_the_backend_sends_over_ews_when_the_connection_says_so(
-    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("connection", "sender"), [
+    ("ews", "airflow@contoso.com"), ("hve", "hve@contoso.com"), ("acs", "DoNotReply@contoso.com"),
+    ("acs_smtp", "DoNotReply@contoso.com"),
+])
+def test_the_backend_sends_over_the_service_the_connection_names(
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, connection: str, sender: str
 ) -> None:
-    connection = m365_sandbox.settings["airflow_connections"]["ews"]
-    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection))
+    connection_json = m365_sandbox.settings["airflow_connections"][connection]
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection_json))
 
-    send_email("bob@contoso.com", "Nightly export", "<p>Done.</p>", cc="alice@contoso.com")
+    # Airflow's helper passes "airflow@airflow" when [email] from_email is unset: the connection's sender is used.
+    send_email("bob@contoso.com", "Nightly export", "<p>Done.</p>", cc="alice@contoso.com",
+               from_email="airflow@airflow")
 
     (stored,) = m365_sandbox.messages()
-    assert (stored.transport, stored.subject) == ("ews", "Nightly export")
+    assert (stored.transport, stored.envelope_from, stored.subject) == (connection, sender, "Nightly export")
     assert sorted(stored.envelope_to) == ["alice@contoso.com", "bob@contoso.com"]
 
 

@@ -20,6 +20,7 @@ from airflow.sdk import DAG
 from alert_page import AlertPage, bodies
 
 from airflow_provider_m365mail.airflow_compat import AIRFLOW_VERSION
+from airflow_provider_m365mail.core.errors import MessageValidationError
 from airflow_provider_m365mail.notifications.m365mail import (
     M365EmailNotifier,
     alert_from_context,
@@ -221,14 +222,50 @@ def test_a_template_and_html_content_together_are_refused(tmp_path: Path) -> Non
         M365EmailNotifier(to="ops@contoso.com", html_content="<p>y</p>", template=str(tmp_path / "body.html"))
 
 
-def test_the_alert_goes_out_over_ews_when_the_connection_says_so(
-    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+# Each service's ready connection, and the sender and sandbox endpoint the alert must come through.
+SERVICES = {"ews": ("airflow@contoso.com", "ews"), "hve": ("hve@contoso.com", "hve"),
+            "acs": ("DoNotReply@contoso.com", "acs"), "acs_smtp": ("DoNotReply@contoso.com", "acs_smtp")}
+
+
+def use_service(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, connection: str) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(sandbox.settings["airflow_connections"][connection]))
+
+
+@pytest.mark.parametrize("connection", list(SERVICES))
+def test_the_alert_goes_out_over_the_service_the_connection_names(
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, connection: str
 ) -> None:
-    connection = m365_sandbox.settings["airflow_connections"]["ews"]
-    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection))
+    use_service(m365_sandbox, monkeypatch, connection)
 
     M365EmailNotifier(to="ops@contoso.com")(task_context(error=RuntimeError("disk full")))
 
     (stored,) = m365_sandbox.messages()
-    assert (stored.transport, stored.envelope_to) == ("ews", ("ops@contoso.com",))
+    assert (stored.envelope_from, stored.transport) == SERVICES[connection]
+    assert stored.envelope_to == ("ops@contoso.com",)
     assert "RuntimeError: disk full" in bodies(m365_sandbox.parsed(stored.id))[1]
+
+
+@pytest.mark.skipif(AIRFLOW_VERSION < (3, 1), reason="notifiers can be awaited (async_notify) from Airflow 3.1")
+@pytest.mark.parametrize("connection", ["hve", "acs", "acs_smtp"])
+async def test_an_awaited_alert_goes_out_over_high_volume_email_and_acs(
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, connection: str
+) -> None:
+    use_service(m365_sandbox, monkeypatch, connection)
+
+    await M365EmailNotifier(to="ops@contoso.com, alice@contoso.com", context=task_context(error=OSError("gone")))
+
+    (stored,) = m365_sandbox.messages()
+    assert (stored.envelope_from, stored.transport) == SERVICES[connection]
+    assert sorted(stored.envelope_to) == ["alice@contoso.com", "ops@contoso.com"]
+    assert "OSError: gone" in bodies(m365_sandbox.parsed(stored.id))[1]
+
+
+def test_an_alert_to_an_address_outside_the_tenant_over_hve_is_refused_before_connecting(
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_service(m365_sandbox, monkeypatch, "hve")
+
+    with pytest.raises(MessageValidationError, match=r"oncall@fabrikam\.example"):
+        M365EmailNotifier(to="oncall@fabrikam.example")(task_context(error=RuntimeError("x")))
+
+    assert m365_sandbox.state.stats["smtp_sessions"] == 0

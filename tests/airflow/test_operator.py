@@ -321,3 +321,18 @@ def test_one_path_as_files_attaches_that_file(m365_sandbox: Sandbox, tmp_path: P
     (stored,) = m365_sandbox.messages()
     parts = [p.get_filename() for p in m365_sandbox.parsed(stored.id).walk() if p.get_filename()]
     assert parts == ["report.csv"]
+
+
+def test_an_acs_operation_ending_failed_fails_the_task_with_the_services_error(
+    m365_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = m365_sandbox.settings["airflow_connections"]["acs"]
+    monkeypatch.setenv("AIRFLOW_CONN_M365MAIL_DEFAULT", json.dumps(connection))
+    suppressed = "EmailDroppedAllRecipientsSuppressed: All recipients are suppressed."
+    m365_sandbox.call(lambda: m365_sandbox.state.add_fault(Fault("acs", "fail_operation", message=suppressed)))
+    operator = M365EmailOperator(task_id="invoice", to="customer@fabrikam.example", subject="x", text_content="x")
+
+    with pytest.raises(AirflowFailException, match=r"EmailDroppedAllRecipientsSuppressed.*recipients are suppressed"):
+        operator.execute(context_for("invoice"))  # type: ignore[arg-type]
+
+    assert m365_sandbox.state.stats["acs_requests"] >= 1 and m365_sandbox.messages() == []

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 from doctor_schema import doctor_schema
@@ -21,6 +22,14 @@ UseConnection = Callable[..., dict[str, Any]]
 SERVER_TITLES = {"hve": "SMTP EHLO / AUTH", "acs": "ACS Email sign-in (operation status)",
                  "acs_smtp": "SMTP EHLO / AUTH"}
 TRANSPORTS = {"hve": ("smtp", "hve"), "acs": ("acs", None), "acs_smtp": ("smtp", "acs")}
+HVE = "hve@contoso.com"
+APP = "11111111-2222-4333-8444-555555555555"
+# What the sandbox's admin API changes on the HVE account, how the connection signs in, and the doctor's answer
+HVE_REFUSALS = {
+    "no billing policy": ({"active": False}, "basic", "5.7.1",
+                          f"Set-HVEAccountBillingPolicy -Identity {HVE} -BillingPolicyId <id>"),
+    "app not allowed": ({"app_access": []}, "oauth2_app", "5.7.3", f"Add-HVEAppAccess -Identity {HVE} -AppIds {APP}"),
+}
 
 
 def check(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -86,3 +95,25 @@ def test_the_acs_smtp_preset_has_no_send_as_to_wait_for(m365_sandbox: Sandbox) -
         check_probe_settings(settings)
 
     assert caught.value.field == "extra.smtp_mode" and "verified" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("refusal", list(HVE_REFUSALS))
+def test_the_doctor_names_hves_own_refusals_with_the_fix_for_the_account(
+    use_connection: UseConnection, capsys: pytest.CaptureFixture[str], m365_sandbox: Sandbox, refusal: str
+) -> None:
+    change, auth, code, fix = HVE_REFUSALS[refusal]
+    with httpx.Client(base_url=m365_sandbox.settings["admin_url"], verify=m365_sandbox.client_context(),
+                      trust_env=False) as admin:
+        changed = admin.post("/tenant", json={"hve_accounts": {HVE: change}})
+    assert changed.status_code == 200, changed.text
+    s = m365_sandbox.settings
+    signs_in = {"auth_type": auth, "tenant_id": s["tenant_id"], "client_id": s["client_id"],
+                "authority_host": s["authority_host"], "password": s["client_secret"]} if auth == "oauth2_app" else {}
+    use_connection("hve", **signs_in)
+
+    exit_code = main(["doctor", "--conn-id", "m365mail_cli", "--json"])
+    server = check(json.loads(capsys.readouterr().out), "server")
+
+    assert exit_code == 1 and (server["status"], server["code"]) == ("fail", code), server
+    assert fix in server["fix"]
+    assert m365_sandbox.messages() == [] and m365_sandbox.state.stats["smtp_messages"] == 0

@@ -156,6 +156,19 @@ def test_tenant_changes_apply_at_once_and_name_bad_fields(m365_sandbox: Sandbox,
         assert (refused.status_code, refused.json()["error"]["field"]) == (400, field)
 
 
+def test_an_hve_accounts_billing_and_allowed_apps_change_through_the_admin_api(
+    m365_sandbox: Sandbox, admin: httpx.Client
+) -> None:
+    changed = admin.post("/tenant", json={"hve_accounts": {"hve@contoso.com": {"active": False, "app_access": []}}})
+
+    assert changed.status_code == 200, changed.text
+    [account] = changed.json()["hve_accounts"]
+    assert account == {"address": "hve@contoso.com", "can_sign_in": True, "active": False, "app_access": []}
+    tenant = m365_sandbox.call(lambda: m365_sandbox.state.tenant)
+    assert (tenant.hve_accounts[0].active, tenant.hve_accounts[0].app_access) == (False, ())
+    refused = admin.post("/tenant", json={"hve_accounts": {"hve@contoso.com": {"active": "no"}}})
+    assert (refused.status_code, refused.json()["error"]["field"]) == (400, "hve_accounts.hve@contoso.com.active")
+
 def test_reset_forgets_messages_and_faults(m365_sandbox: Sandbox, admin: httpx.Client) -> None:
     store_sample(m365_sandbox)
     admin.post("/faults", json={"target": "token", "kind": "reply"})

@@ -136,7 +136,7 @@ class Mailer:
         went out), or a permanent error at once.
         """
         for message, _identity in items:  # High Volume Email: nothing goes out if one recipient is external
-            refuse_external_recipients(self._settings.accepted_domains, (a.email for a in message.recipients()))
+            refuse_external_recipients(self._settings, (a.email for a in message.recipients()))
         limit = self._settings.max_recipients_per_message
         batches = [
             (batch, identity)

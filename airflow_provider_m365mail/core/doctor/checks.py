@@ -24,6 +24,7 @@ from airflow_provider_m365mail.core.doctor.dns import (
     MICROSOFT_SPF_INCLUDE,
     DnsLookup,
 )
+from airflow_provider_m365mail.core.doctor.hve import hve_fix
 from airflow_provider_m365mail.core.doctor.report import CheckReport, DoctorOptions, Status, doctor_docs, error_report
 from airflow_provider_m365mail.core.doctor.tls_inspection import certificate_summary, tls_handshake
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security, SmtpMode, TransportKind
@@ -319,7 +320,8 @@ async def server(settings: MailSettings, options: DoctorOptions, lookup: DnsLook
     title = SERVER_TITLES[settings.transport]
     result = await make_transport(settings).check()
     if result.error is not None:
-        return error_report("server", title, result.error)
+        report = error_report("server", title, result.error)
+        return dataclasses.replace(report, fix=hve_fix(settings, result.error) or report.fix)
     if not result.ok:
         return CheckReport("server", title, Status.FAIL, "; ".join(result.steps) or "the check did not complete",
                            docs=doctor_docs("server"))

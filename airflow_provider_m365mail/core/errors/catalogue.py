@@ -48,6 +48,14 @@ _SMTP_REPLIES = (
           "A Conditional Access policy blocked the sign-in",
           "Check the sign-in logs (Entra admin center > Monitoring > Sign-in logs) and exclude this account or "
           "app from the policy, or use OAuth: " + OAUTH, AUTH),
+    smtp_reply("535", "5.7.139", r"organization configuration doesn't allow",
+          "535 5.7.139 Authentication unsuccessful, the organization configuration doesn't allow this "
+          "authentication request.", "AUTH",
+          "Security Defaults or an authentication policy blocks basic SMTP AUTH for this account (High Volume "
+          "Email accounts included, though HVE ignores SmtpClientAuthenticationDisabled)",
+          "Turn off Security Defaults (Entra admin center > Properties > Manage security defaults), or enable "
+          "AllowBasicAuthSmtp in the authentication policy that applies to the account; or use OAuth: " + OAUTH,
+          AUTH),
     smtp_reply("535", "5.7.139", None,
           "535 5.7.139 Authentication unsuccessful, the user credentials were incorrect.", "AUTH",
           "Exchange Online refused the sign-in for a tenant or account policy reason",

@@ -38,11 +38,16 @@ HVE_SMTP_REPLIES = (
           "that does not match) delivers to them only",
           "Send external mail through Azure Communication Services Email (transport acs); if the domain is "
           "accepted in the tenant, list it in extra.accepted_domains", PERMANENT),
-    smtp_reply(None, "5.7.1", r"HVE account is not active",
+    # Microsoft publishes no reply text for an inactive account: the example is the sandbox's; the pattern takes
+    # any 5.7.1 that speaks of the account not being active or of billing.
+    smtp_reply(None, "5.7.1", r"HVE account is not active|billing polic",
           "550 5.7.1 Sending denied: the HVE account is not active (no billing policy is assigned)", "MAIL FROM",
-          "The High Volume Email account has no billing policy, so it shows Not active and cannot send",
-          "Microsoft 365 admin center > Billing > Pay-as-you-go services: create a billing policy for High Volume "
-          "Email and assign it; then the account shows Active", PERMANENT),
+          "The High Volume Email account has no valid billing policy, so it shows Not active and cannot send",
+          "Get-HVEAccountBillingPolicy -Identity <HVE account> shows BillingPolicyStatus; assign a policy with "
+          "Set-HVEAccountBillingPolicy -Identity <HVE account> -BillingPolicyId <id> (Get-BillingPolicy "
+          "-ResourceType HVE lists them) or in Exchange admin center > Mail flow > High Volume Email > Connect a "
+          "policy, after creating one in Microsoft 365 admin center > Billing > Pay-as-you-go; changes take up to "
+          "5 minutes", PERMANENT),
     smtp_reply(None, "5.7.1", r"domain linked to this resource",
           "550 5.7.1 Sender address is not a MailFrom address of a domain linked to this resource", "MAIL FROM",
           "The From address is not a MailFrom address of a verified domain connected to the Communication "

@@ -4,9 +4,11 @@ its composite user name."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
+from connection_settings import note as short_note
 from connection_settings import settings_for
 from fake_clock import FakeClock
 
@@ -18,7 +20,7 @@ from airflow_provider_m365mail.core.errors import (
     PermanentSendError,
 )
 from airflow_provider_m365mail.core.identity import resolve_identity
-from airflow_provider_m365mail.core.message.outgoing import Attachment, OutgoingMessage
+from airflow_provider_m365mail.core.message.outgoing import Attachment
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, SmtpMode, TransportKind
 from airflow_provider_m365mail.core.transports import make_transport
 from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -27,13 +29,8 @@ APP = "11111111-2222-4333-8444-555555555555"
 SENDER = "DoNotReply@contoso.com"
 
 
-def acs(sandbox: Sandbox, **overrides: Any) -> MailSettings:
-    return settings_for(sandbox, "acs", **overrides)
-
-
-def note(subject: str, **kwargs: Any) -> OutgoingMessage:
-    kwargs.setdefault("to", "customer@fabrikam.example")
-    return OutgoingMessage.create(subject=subject, text="Your invoice is ready.", **kwargs)
+acs = partial(settings_for, name="acs")
+note = partial(short_note, to="customer@fabrikam.example")
 
 
 def stored(sandbox: Sandbox, subject: str) -> list[Any]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 from email import message_from_bytes, policy
 from email.utils import getaddresses
+from functools import partial
 from typing import Any
 
 import pytest
-from connection_settings import settings_for
+from connection_settings import note, settings_for
 
 from airflow_provider_m365mail.core.delivery.mailer import Mailer
 from airflow_provider_m365mail.core.errors import (
@@ -22,7 +23,7 @@ from airflow_provider_m365mail.core.errors import (
 )
 from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
-from airflow_provider_m365mail.core.settings import AuthType, MailSettings, TransportKind
+from airflow_provider_m365mail.core.settings import AuthType, TransportKind
 from airflow_provider_m365mail.core.transports import make_transport
 from airflow_provider_m365mail.core.transports.ews import soap
 from airflow_provider_m365mail.sandbox.config import Limits
@@ -31,13 +32,7 @@ from airflow_provider_m365mail.sandbox.server import Sandbox
 SERVICE = "airflow@contoso.com"
 
 
-def ews(sandbox: Sandbox, **overrides: Any) -> MailSettings:
-    return settings_for(sandbox, "ews", **overrides)
-
-
-def note(subject: str, **kwargs: Any) -> OutgoingMessage:
-    kwargs.setdefault("to", "bob@contoso.com")
-    return OutgoingMessage.create(subject=subject, text="All good.", **kwargs)
+ews = partial(settings_for, name="ews")
 
 
 def stored(sandbox: Sandbox, subject: str) -> tuple[Any, Any]:

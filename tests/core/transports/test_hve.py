@@ -1,13 +1,16 @@
 """High Volume Email against the sandbox's HVE listener (real sockets, STARTTLS, AUTH basic and XOAUTH2):
-internal recipients only, refused before connecting when external, and HVE's refusals with their hints."""
+internal recipients only, refused before connecting when external or in a domain HVE refused before, and HVE's
+refusals with their hints."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pytest
-from connection_settings import settings_for
+from connection_settings import note, settings_for
 
 from airflow_provider_m365mail.core.delivery.mailer import Mailer
 from airflow_provider_m365mail.core.errors import (
@@ -20,6 +23,7 @@ from airflow_provider_m365mail.core.errors import (
 from airflow_provider_m365mail.core.identity import resolve_identity
 from airflow_provider_m365mail.core.message.outgoing import OutgoingMessage
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security, SmtpMode
+from airflow_provider_m365mail.core.settings.hve import forget_learned_domains
 from airflow_provider_m365mail.core.transports import make_transport
 from airflow_provider_m365mail.sandbox.config import HveAccount
 from airflow_provider_m365mail.sandbox.server import Sandbox
@@ -27,12 +31,15 @@ from airflow_provider_m365mail.sandbox.server import Sandbox
 HVE = "hve@contoso.com"
 
 
-def hve(sandbox: Sandbox, **overrides: Any) -> MailSettings:
-    return settings_for(sandbox, "hve", **overrides)
+hve = partial(settings_for, name="hve")
 
 
-def note(subject: str, to: str = "bob@contoso.com") -> OutgoingMessage:
-    return OutgoingMessage.create(subject=subject, text="Nightly load finished.", to=to)
+@pytest.fixture(autouse=True)
+def no_learned_domains() -> Iterator[None]:
+    """Start and end each test with nothing learned from HVE's refusals (they are kept for the process)."""
+    forget_learned_domains()
+    yield
+    forget_learned_domains()
 
 
 def test_hve_defaults_to_its_endpoint_with_starttls_and_keeps_no_sent_items() -> None:
@@ -125,3 +132,47 @@ async def test_an_app_not_added_to_the_hve_account_is_refused_with_add_hveappacc
         await Mailer(settings).send(note("app not added"), resolve_identity(settings))
 
     assert "Add-HVEAppAccess" in (caught.value.hint or "")
+
+
+async def test_a_domain_hve_refused_is_refused_before_connecting_on_later_sends(m365_sandbox: Sandbox) -> None:
+    settings = hve(m365_sandbox, accepted_domains="contoso.com,fabrikam.example")  # wrongly listed
+    mailer = Mailer(settings)
+    with pytest.raises(RecipientsRefusedError, match=r"5\.7\.54"):
+        await mailer.send(note("first", to="ops@fabrikam.example"), resolve_identity(settings))
+    sessions = m365_sandbox.state.stats["smtp_sessions"]
+
+    with pytest.raises(MessageValidationError, match=r"Ops2@fabrikam\.example.*5\.7\.54.*learned from the server"):
+        await mailer.send(note("later", to="bob@contoso.com, Ops2@Fabrikam.example"), resolve_identity(settings))
+    with pytest.raises(MessageValidationError, match="learned from the server"):  # a new Mailer, same process
+        await make_transport(hve(m365_sandbox, accepted_domains="contoso.com,fabrikam.example")).send(
+            note("again", to="ops3@fabrikam.example"), resolve_identity(settings))
+
+    assert m365_sandbox.state.stats["smtp_sessions"] == sessions
+    assert [m.subject for m in m365_sandbox.messages()] == []
+
+
+async def test_a_domain_refused_beside_an_accepted_recipient_is_learned_too(m365_sandbox: Sandbox) -> None:
+    settings = hve(m365_sandbox, accepted_domains="contoso.com,fabrikam.example")
+    transport = make_transport(settings)
+
+    result = await transport.send(note("partly", to="bob@contoso.com, ops@fabrikam.example"),
+                                  resolve_identity(settings))
+
+    assert result.accepted == ("bob@contoso.com",) and list(result.refused) == ["ops@fabrikam.example"]
+    with pytest.raises(MessageValidationError, match=r"ops@fabrikam\.example.*learned from the server"):
+        await transport.send(note("retry", to="ops@fabrikam.example"), resolve_identity(settings))
+
+
+async def test_a_learned_domain_holds_for_its_server_and_account_only(m365_sandbox: Sandbox) -> None:
+    second = HveAccount("hve2@contoso.com", password="Hve2-Passw0rd!")
+    m365_sandbox.call(lambda: m365_sandbox.state.update_tenant(
+        hve_accounts=(*m365_sandbox.tenant.hve_accounts, second)))
+    listed = "contoso.com,fabrikam.example"
+    first = hve(m365_sandbox, accepted_domains=listed)
+    with pytest.raises(RecipientsRefusedError):
+        await Mailer(first).send(note("learn", to="ops@fabrikam.example"), resolve_identity(first))
+    other = hve(m365_sandbox, accepted_domains=listed, login=second.address, password=second.password,
+                from_email=second.address)
+
+    with pytest.raises(RecipientsRefusedError, match=r"5\.7\.54"):  # asked the server again: not learned for it
+        await Mailer(other).send(note("other account", to="ops@fabrikam.example"), resolve_identity(other))

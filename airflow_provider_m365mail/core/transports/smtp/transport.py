@@ -27,11 +27,12 @@ from airflow_provider_m365mail.core.errors import (
     ConfigurationError,
     M365MailError,
     PermanentSendError,
+    RecipientsRefusedError,
 )
 from airflow_provider_m365mail.core.message.address_syntax import needs_smtputf8
 from airflow_provider_m365mail.core.message.wire import WireRenderer
-from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security
-from airflow_provider_m365mail.core.settings.hve import refuse_external_recipients
+from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security, SmtpMode
+from airflow_provider_m365mail.core.settings.hve import learn_refused_domains, refuse_external_recipients
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
 from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_temporary, is_translatable, translate
@@ -84,7 +85,7 @@ class SmtpTransport(Session):
             async with self:
                 return await self.send(message, identity)
         recipients = [a.email for a in message.recipients()]
-        refuse_external_recipients(self._settings.accepted_domains, recipients)  # before connecting (HVE)
+        refuse_external_recipients(self._settings, recipients)  # before connecting (HVE)
         utf8 = _utf8_addresses(identity.envelope_from, identity.from_address.email, *recipients,
                                *(a.email for a in identity.reply_to))
         message_id, data = self._wire.render(message, identity, utf8=bool(utf8))
@@ -95,9 +96,13 @@ class SmtpTransport(Session):
         except BaseException as exc:
             self._drop()
             if is_translatable(exc):
-                raise translate(exc, "mail") from exc
+                error = translate(exc, "mail")
+                if isinstance(error, RecipientsRefusedError):
+                    learn_refused_domains(self._settings, error.refused)
+                raise error from exc
             raise
         refusals = {addr: (resp.code, resp.message) for addr, resp in refused.items()}
+        learn_refused_domains(self._settings, refusals)
         return SendResult(
             message_id=message_id,
             accepted=tuple(r for r in recipients if r not in refusals),
@@ -133,10 +138,15 @@ class SmtpTransport(Session):
         return f"{reply.code} {reply.message}"
 
     async def check(self) -> CheckResult:
-        """Connect, negotiate TLS, authenticate and send NOOP on a fresh connection; send no mail."""
+        """Connect, negotiate TLS, authenticate and send NOOP on a fresh connection; send no mail.
+
+        Over High Volume Email the envelope is offered too (MAIL FROM, RCPT TO the HVE account, RSET): HVE refuses
+        an account without a billing policy only when it is about to send.
+        """
         steps: list[str] = []
         banner: str | None = None
         features: tuple[str, ...] = ()
+        stage: Stage = "mail"
         try:
             client = await self._open(steps)
             banner = self._banner
@@ -144,12 +154,19 @@ class SmtpTransport(Session):
             try:
                 noop = await client.noop()
                 steps.append(f"NOOP answered {noop.code} {noop.message}")
+                if self._settings.smtp_mode is SmtpMode.HVE:
+                    account = self._settings.username or self._settings.from_email or ""
+                    await client.mail(self._settings.from_email or account)
+                    stage = "rcpt"
+                    rcpt = await client.rcpt(account)
+                    await client.rset()
+                    steps.append(f"envelope offered and reset, nothing sent: RCPT answered {rcpt.code} {rcpt.message}")
                 await client.quit()
                 steps.append("QUIT")
             except BaseException as exc:
                 client.close()
                 if is_translatable(exc):
-                    raise translate(exc, "mail") from exc
+                    raise translate(exc, stage) from exc
                 raise
         except M365MailError as exc:
             steps.append(f"failed: {exc}")
