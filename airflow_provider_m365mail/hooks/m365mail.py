@@ -117,10 +117,16 @@ class M365MailHook(BaseHook):
     def get_settings(self) -> MailSettings:
         """Read and validate the connection once; later calls return the same settings."""
         if self._settings is None:
-            settings = self._parse(self.get_connection(self.m365mail_conn_id))
-            _mask(settings.secrets)
-            self._settings = settings
+            self._settings = self.settings_from_connection(self.get_connection(self.m365mail_conn_id))
         return self._settings
+
+    @classmethod
+    def settings_from_connection(cls, connection: Any) -> MailSettings:
+        """Validate a connection the caller read itself (the ``m365mail`` command reads it as Airflow's own
+        command line does), registering its secrets with Airflow's log masker."""
+        settings = cls._parse(connection)
+        _mask(settings.secrets)
+        return settings
 
     async def aget_settings(self) -> MailSettings:
         """Read and validate the connection once without blocking the event loop (triggers, async notifiers)."""
