@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         probe_mode=args.probe_mode,
         probe_recipient=args.probe_recipient,
         sending_ip=args.sending_ip,
+        conn_id=None if args.conn_json else args.conn_id,
     )
     diagnosis = run_sync(diagnose(settings_loader(args), options))
     if args.json:

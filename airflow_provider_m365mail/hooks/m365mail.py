@@ -268,7 +268,8 @@ class M365MailHook(BaseHook):
         from airflow_provider_m365mail.core.doctor.diagnosis import DoctorOptions, Status, diagnose
         from airflow_provider_m365mail.core.run_sync import run_sync
 
-        diagnosis = run_sync(diagnose(self.get_settings, DoctorOptions(network_checks=False, mail_dns=False)))
+        options = DoctorOptions(network_checks=False, mail_dns=False, conn_id=self.m365mail_conn_id)
+        diagnosis = run_sync(diagnose(self.get_settings, options))
         failed = [check for check in diagnosis.checks if check.status is Status.FAIL]
         if failed:
             first = failed[0]
