@@ -43,10 +43,14 @@ def settings_loader(args: argparse.Namespace) -> Callable[[], MailSettings]:
         return lambda: settings_from_json(args.conn_json)
 
     def from_airflow() -> MailSettings:
-        from airflow_provider_m365mail.hooks.m365mail import M365MailHook  # imports Airflow: its logging is set up
+        # Airflow's own lookup (secrets backend, AIRFLOW_CONN_ variables, metadata database), as `airflow
+        # connections get` does: outside a task the Task SDK's, which a hook uses, leaves the database out.
+        from airflow.models.connection import Connection  # imports Airflow: its logging is set up
+
+        from airflow_provider_m365mail.hooks.m365mail import M365MailHook
 
         logs_to_stderr()
-        return M365MailHook(args.conn_id).get_settings()
+        return M365MailHook.settings_from_connection(Connection.get_connection_from_secrets(args.conn_id))
 
     return from_airflow
 
@@ -122,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         probe_mode=args.probe_mode,
         probe_recipient=args.probe_recipient,
         sending_ip=args.sending_ip,
+        conn_id=None if args.conn_json else args.conn_id,
     )
     diagnosis = run_sync(diagnose(settings_loader(args), options))
     if args.json:

@@ -39,7 +39,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "setup": (
         "airflow_provider_m365mail.cli.setup_cmd",
-        "build a connection from a file of answers, validate and check it, and write it (JSON or a command)",
+        "build a connection from questions (or a file of answers), validate and check it, and write it (JSON or a "
+        "command)",
     ),
     "pool": (
         "airflow_provider_m365mail.cli.pool",

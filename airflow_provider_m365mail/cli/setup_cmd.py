@@ -1,13 +1,16 @@
-"""``m365mail setup --answers FILE``: build a connection from a file of answers, validate it, check it, write it.
+"""``m365mail setup``: build a connection from questions or a file of answers, validate it, check it, write it.
 
-The answers (YAML or JSON) are the connection's fields in the user's words: ``host``, ``port``, ``login``,
-``password`` and any extra (``transport``, ``smtp_mode``, ``auth_type``, ``tenant_id``, ``client_id``,
-``client_secret`` or ``certificate_path``, ``from_email``, ``cloud``...). Whatever is left out takes the default
-``MailSettings`` derives from the rest (the cloud's SMTP host, the port for the mode, login from the sender for
-app-only SMTP), and the same rules refuse an incoherent answer, naming the field and the fix. ``--check`` then runs
-the doctor's checks on the result. The connection is written in Airflow's JSON form (the value of an
+Without ``--answers`` the command asks transport, mode, authentication, cloud, tenant, client, secret or
+certificate, sender and server, each with a default that follows from the answers so far, and checks every answer
+as it is typed (``setup_questions``); secrets are read without echo. With ``--answers FILE`` (YAML or JSON) the
+answers are the connection's fields in the user's words: ``host``, ``port``, ``login``, ``password`` and any extra
+(``transport``, ``smtp_mode``, ``auth_type``, ``tenant_id``, ``client_id``, ``client_secret`` or
+``certificate_path``, ``from_email``, ``cloud``...). Whatever is left out takes the default ``MailSettings``
+derives from the rest (the cloud's SMTP host, the port for the mode, login from the sender for app-only SMTP), and
+the same rules refuse an incoherent answer, naming the field and the fix. ``--check`` (asked, when interactive)
+then runs the doctor's checks on the result. The connection is written in Airflow's JSON form (the value of an
 ``AIRFLOW_CONN_<ID>`` variable) or as an ``airflow connections add`` command, to ``--output`` (created with mode
-0600: it holds the secret) or to standard output. The interactive questionnaire is not built yet.
+0600: it holds the secret) or to standard output.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ FIELDS = ("host", "port", "login", "password")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Describe the flags of setup."""
-    parser.add_argument("--answers", required=True, metavar="FILE",
-                        help="YAML or JSON file of answers (connection fields and extras)")
+    parser.add_argument("--answers", metavar="FILE",
+                        help="YAML or JSON file of answers (connection fields and extras); without it the command "
+                             "asks")
     parser.add_argument("--conn-id", default="m365mail_default", help="the connection id to write (default: "
                         "m365mail_default)")
     parser.add_argument("--format", choices=["json", "airflow-command"], default="json",
@@ -41,21 +45,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate the answers, optionally check the connection, and write it; return 0 on success."""
+    """Validate the answers (asked, or read from --answers), optionally check the connection, and write it; return
+    0 on success."""
     from airflow_provider_m365mail.core.errors import M365MailError
-    from airflow_provider_m365mail.core.settings import MailSettings
 
     try:
-        connection = connection_from_answers(read_answers(Path(args.answers)))
-        settings = MailSettings.from_airflow_connection(**{k: connection.get(k) for k in (*FIELDS, "extra")})
-    except (M365MailError, OSError, ValueError) as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
+        if args.answers:
+            connection = connection_from_answers(read_answers(Path(args.answers)))
+            settings = settings_of(connection)
+        else:
+            from airflow_provider_m365mail.cli.setup_interview import interview
+
+            connection, settings, args = interview(args)
+    except (M365MailError, OSError, ValueError, EOFError, KeyboardInterrupt) as exc:
+        print(f"FAILED: {exc or type(exc).__name__}", file=sys.stderr)
         return 1
     connection.update(host=settings.host or None, port=settings.port or None)
     if args.check:
         code = _check(settings)
         if code:
             return code
+    write(connection, args)
+    return 0
+
+
+def settings_of(connection: dict[str, Any]) -> MailSettings:
+    """Validate a connection in Airflow's JSON form (raises ``ConfigurationError`` naming the field and the fix)."""
+    from airflow_provider_m365mail.core.settings import MailSettings
+
+    return MailSettings.from_airflow_connection(**{k: connection.get(k) for k in (*FIELDS, "extra")})
+
+
+def write(connection: dict[str, Any], args: argparse.Namespace) -> None:
+    """Write the connection in ``args.format`` to ``args.output`` (mode 0600), or print it."""
     text = render(connection, args.conn_id, args.format)
     if args.output:
         descriptor = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -64,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"Wrote connection {args.conn_id} to {args.output}.", file=sys.stderr)
     else:
         print(text)
-    return 0
 
 
 def read_answers(path: Path) -> dict[str, Any]:

@@ -119,10 +119,16 @@ class M365MailHook(BaseHook):
     def get_settings(self) -> MailSettings:
         """Read and validate the connection once; later calls return the same settings."""
         if self._settings is None:
-            settings = self._parse(self.get_connection(self.m365mail_conn_id))
-            _mask(settings.secrets)
-            self._settings = settings
+            self._settings = self.settings_from_connection(self.get_connection(self.m365mail_conn_id))
         return self._settings
+
+    @classmethod
+    def settings_from_connection(cls, connection: Any) -> MailSettings:
+        """Validate a connection the caller read itself (the ``m365mail`` command reads it as Airflow's own
+        command line does), registering its secrets with Airflow's log masker."""
+        settings = cls._parse(connection)
+        _mask(settings.secrets)
+        return settings
 
     async def aget_settings(self) -> MailSettings:
         """Read and validate the connection once without blocking the event loop (triggers, async notifiers)."""
@@ -264,7 +270,8 @@ class M365MailHook(BaseHook):
         from airflow_provider_m365mail.core.doctor.diagnosis import DoctorOptions, Status, diagnose
         from airflow_provider_m365mail.core.run_sync import run_sync
 
-        diagnosis = run_sync(diagnose(self.get_settings, DoctorOptions(network_checks=False, mail_dns=False)))
+        options = DoctorOptions(network_checks=False, mail_dns=False, conn_id=self.m365mail_conn_id)
+        diagnosis = run_sync(diagnose(self.get_settings, options))
         failed = [check for check in diagnosis.checks if check.status is Status.FAIL]
         if failed:
             first = failed[0]

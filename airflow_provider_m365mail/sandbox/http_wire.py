@@ -89,6 +89,16 @@ async def read_json_object(
     return data
 
 
+async def posted_form(request: web.Request, malformed: ApiError) -> dict[str, str]:
+    """Return the text fields of a form-encoded body (a sign-in page's post, a token request), raising
+    ``malformed`` when the body is not a form."""
+    try:
+        posted = await request.post()
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise malformed from exc
+    return {key: value for key, value in posted.items() if isinstance(value, str)}
+
+
 def _not_json(constant: str) -> float:
     raise ValueError(f"{constant} is not JSON")
 

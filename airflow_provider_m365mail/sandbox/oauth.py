@@ -23,7 +23,7 @@ from aiohttp import web
 from . import oauth_authorize, oauth_consent, oauth_device
 from . import oauth_errors as errors
 from .config import ACS_AUDIENCE, EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, App, TenantConfig
-from .http_wire import STATE
+from .http_wire import STATE, posted_form
 from .oauth_assertion import verify_client_assertion
 from .oauth_errors import TokenError
 
@@ -61,7 +61,7 @@ async def openid_configuration(request: web.Request) -> web.Response:
     state = request.app[STATE]
     segment = state.tenant.path_segment(request.match_info["tenant"])
     if segment is None:
-        return errors.unknown_tenant(request, request.match_info["tenant"]).response()
+        return errors.UNKNOWN_TENANT(request, tenant=request.match_info["tenant"]).response()
     base = f"{_base(request)}/{segment}"
     return web.json_response({
         "token_endpoint": f"{base}/oauth2/v2.0/token",
@@ -89,7 +89,7 @@ async def jwks(request: web.Request) -> web.Response:
     """Publish the token signing key so resource servers can validate sandbox tokens."""
     state = request.app[STATE]
     if state.tenant.path_segment(request.match_info["tenant"]) is None:
-        return errors.unknown_tenant(request, request.match_info["tenant"]).response()
+        return errors.UNKNOWN_TENANT(request, tenant=request.match_info["tenant"]).response()
     return web.json_response(state.tokens.jwks())
 
 
@@ -133,28 +133,24 @@ async def token(request: web.Request) -> web.Response:
                 await asyncio.sleep(fault.wait_s())
             raise errors.token_fault(request, fault)
         if state.tenant.path_segment(request.match_info["tenant"]) is None:
-            raise errors.unknown_tenant(request, request.match_info["tenant"])
-        try:
-            posted = await request.post()
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise errors.malformed_request(request) from exc
-        form = {k: v for k, v in posted.items() if isinstance(v, str)}
+            raise errors.UNKNOWN_TENANT(request, tenant=request.match_info["tenant"])
+        form = await posted_form(request, errors.MALFORMED_REQUEST(request))
         for key, value in _basic_client_credentials(request).items():
             form.setdefault(key, value)
         grant_type = form.get("grant_type") or ""
         if not grant_type:
-            raise errors.missing_parameter(request, "grant_type")
+            raise errors.MISSING_PARAMETER(request, name="grant_type")
         client_id = form.get("client_id") or ""
         if not client_id:
-            raise errors.missing_parameter(request, "client_id")
+            raise errors.MISSING_PARAMETER(request, name="client_id")
         app = state.tenant.app(client_id)
         if app is None:
-            raise errors.unknown_client(request, client_id, state.tenant.tenant_id)
+            raise errors.UNKNOWN_CLIENT(request, client_id=client_id, tenant_id=state.tenant.tenant_id)
         confidential = _authenticate_client(request, app, form)
         if grant_type not in (*_USER_GRANTS, "client_credentials"):
-            raise errors.unsupported_grant(request, grant_type)
+            raise errors.UNSUPPORTED_GRANT(request, grant_type=grant_type)
         if not confidential and (grant_type == "client_credentials" or not app.public_client):
-            raise errors.missing_client_credentials(request)
+            raise errors.MISSING_CLIENT_CREDENTIALS(request)
         if grant_type == "client_credentials":
             body = _client_credentials(request, app, form)
         elif grant_type == "password":
@@ -190,7 +186,7 @@ def _authenticate_client(request: web.Request, app: App, form: dict[str, str]) -
     """Check the client's secret or assertion; return False for a public client that sent neither."""
     if form.get("client_assertion"):
         if form.get("client_assertion_type") != ASSERTION_TYPE:
-            raise errors.bad_assertion(request, "The client_assertion_type is not supported.")
+            raise errors.BAD_ASSERTION(request, reason="The client_assertion_type is not supported.")
         endpoint = f"{_base(request)}{request.path}"
         canonical = f"{_base(request)}/{request.app[STATE].tenant.tenant_id}/oauth2/v2.0/token"
         verify_client_assertion(request, app, form["client_assertion"], audiences={endpoint, canonical})
@@ -198,7 +194,7 @@ def _authenticate_client(request: web.Request, app: App, form: dict[str, str]) -
     secret = form.get("client_secret")
     if secret is not None:
         if app.client_secret is None or not hmac.compare_digest(secret.encode(), app.client_secret.encode()):
-            raise errors.invalid_secret(request, app.client_id)
+            raise errors.INVALID_SECRET(request, client_id=app.client_id)
         return True
     return False
 
@@ -211,10 +207,10 @@ def _split_scopes(request: web.Request, tenant: TenantConfig, raw: str) -> tuple
         resource, _, name = scope.rpartition("/") if "://" in scope else ("https://graph.microsoft.com", "", scope)
         resource = resource.rstrip("/")
         if resource not in RESOURCES:
-            raise errors.unknown_resource(request, resource, tenant.tenant_id)
+            raise errors.UNKNOWN_RESOURCE(request, resource=resource, tenant_id=tenant.tenant_id)
         resources.setdefault(RESOURCES[resource], []).append(name)
     if len(resources) > 1:
-        raise errors.several_resources(request, " ".join(sent))
+        raise errors.SEVERAL_RESOURCES(request, scope=" ".join(sent))
     if not resources:
         return GRAPH_AUDIENCE, [], []
     ((audience, names),) = resources.items()
@@ -230,7 +226,7 @@ def _client_credentials(request: web.Request, app: App, form: dict[str, str]) ->
     scope = form.get("scope", "")
     audience, _, names = _split_scopes(request, state.tenant, scope)
     if names != [".default"]:
-        raise errors.default_scope_required(request, scope)
+        raise errors.DEFAULT_SCOPE_REQUIRED(request, scope=scope)
     roles = [r for r in app.roles if _belongs_to(r, audience)] if app.admin_consented else []
     access = state.tokens.issue_app_token(app.client_id, audience, roles)
     return {**_lifetimes(state.tenant), "access_token": access}
@@ -249,7 +245,7 @@ def _delegated_scopes(request: web.Request, app: App, audience: str, names: list
         return granted
     missing = [n for n in names if n not in app.delegated_scopes]
     if missing:
-        raise errors.consent_required(request, app.client_id)
+        raise errors.CONSENT_REQUIRED(request, client_id=app.client_id)
     return names
 
 
@@ -257,13 +253,13 @@ def _password(request: web.Request, app: App, form: dict[str, str]) -> dict[str,
     state = request.app[STATE]
     username = form.get("username") or ""
     if not username:
-        raise errors.missing_parameter(request, "username")
+        raise errors.MISSING_PARAMETER(request, name="username")
     mailbox = state.tenant.mailbox(username)
     if mailbox is None:
-        raise errors.unknown_user(request, state.tenant.tenant_id)
+        raise errors.UNKNOWN_USER(request, tenant_id=state.tenant.tenant_id)
     password = form.get("password") or ""
     if mailbox.password is None or not hmac.compare_digest(password.encode(), mailbox.password.encode()):
-        raise errors.bad_user_credentials(request)
+        raise errors.BAD_USER_CREDENTIALS(request)
     return _user_tokens(request, app, mailbox.address, form.get("scope", ""), form)
 
 
@@ -271,17 +267,17 @@ def _refresh(request: web.Request, app: App, form: dict[str, str]) -> dict[str, 
     state = request.app[STATE]
     refresh_token = form.get("refresh_token") or ""
     if not refresh_token:
-        raise errors.missing_parameter(request, "refresh_token")
+        raise errors.MISSING_PARAMETER(request, name="refresh_token")
     tenant = state.tenant
     redeemed = state.refresh_tokens.redeem(refresh_token, app.client_id, now=state.clock(),
                                            lifetime_s=tenant.refresh_token_lifetime_s,
                                            grace_s=tenant.refresh_token_grace_s)
     if redeemed == "expired":
-        raise errors.refresh_token_expired(request)
+        raise errors.REFRESH_TOKEN_EXPIRED(request)
     if redeemed == "superseded":
-        raise errors.refresh_token_superseded(request)
+        raise errors.REFRESH_TOKEN_SUPERSEDED(request)
     if redeemed == "unknown" or tenant.mailbox(redeemed.user) is None:
-        raise errors.bad_refresh_token(request)
+        raise errors.BAD_REFRESH_TOKEN(request)
     return _user_tokens(request, app, redeemed.user, form.get("scope") or " ".join(redeemed.scopes), form)
 
 

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from .config import App
-from .oauth_errors import bad_assertion
+from .oauth_errors import BAD_ASSERTION
 
 ALGORITHMS = ("RS256", "PS256")
 
@@ -32,15 +32,15 @@ def verify_client_assertion(request: web.Request, app: App, assertion: str, audi
     try:
         header = jwt.get_unverified_header(assertion)
     except jwt.PyJWTError as exc:
-        raise bad_assertion(request, "Client assertion is not a well-formed JWT.") from exc
+        raise BAD_ASSERTION(request, reason="Client assertion is not a well-formed JWT.") from exc
     algorithm = header.get("alg")
     if algorithm not in ALGORITHMS:
-        raise bad_assertion(request, f"Client assertion uses an unsupported signing algorithm '{algorithm}'; "
+        raise BAD_ASSERTION(request, reason=f"Client assertion uses an unsupported signing algorithm '{algorithm}'; "
                             "use RS256 or PS256.")
     certificate = _registered_certificate(app, header)
     if certificate is None:
         shown = header.get("x5t#S256") or header.get("x5t") or "none"
-        raise bad_assertion(request, "The certificate with identifier used to sign the client assertion is not "
+        raise BAD_ASSERTION(request, reason="The certificate with identifier used to sign the client assertion is not "
                             f"registered on application. [Reason - The key was not found., Thumbprint of key used "
                             f"by client: '{shown}', Please visit the Azure Portal, Graph Explorer or directly use "
                             f"MS Graph to see configured keys for app Id '{app.client_id}'.]")
@@ -53,14 +53,14 @@ def verify_client_assertion(request: web.Request, app: App, assertion: str, audi
             options={"require": ["exp", "aud", "iss", "sub"], "verify_aud": False},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise bad_assertion(request, "Client assertion has expired.") from exc
+        raise BAD_ASSERTION(request, reason="Client assertion has expired.") from exc
     except jwt.PyJWTError as exc:
-        raise bad_assertion(request, "Client assertion failed signature validation.") from exc
+        raise BAD_ASSERTION(request, reason="Client assertion failed signature validation.") from exc
     if claims.get("aud") not in audiences:
-        raise bad_assertion(request, "Client assertion audience claim does not match the token endpoint "
+        raise BAD_ASSERTION(request, reason="Client assertion audience claim does not match the token endpoint "
                             f"({', '.join(sorted(audiences))}).")
     if claims.get("iss") != app.client_id or claims.get("sub") != app.client_id:
-        raise bad_assertion(request, "Client assertion iss and sub claims must both be the client id.")
+        raise BAD_ASSERTION(request, reason="Client assertion iss and sub claims must both be the client id.")
 
 
 def _registered_certificate(app: App, header: dict[str, object]) -> str | None:

@@ -17,7 +17,7 @@ from aiohttp import web
 from . import oauth_errors as errors
 from .auth_codes import CODE_LIFETIME_S, AuthorizationCode
 from .config import App
-from .http_wire import STATE
+from .http_wire import STATE, posted_form
 from .oauth_device import render_page, signed_in_mailbox
 
 _PARAMETERS = ("client_id", "response_type", "redirect_uri", "scope", "state", "code_challenge",
@@ -74,7 +74,7 @@ async def authorize(request: web.Request) -> web.Response:
 async def sign_in(request: web.Request) -> web.Response:
     """Check the posted credentials; redirect to the client with a code, or show the form again saying why."""
     state = request.app[STATE]
-    posted = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    posted = await posted_form(request, errors.MALFORMED_REQUEST(request))
     params = {k: v for k, v in posted.items() if k in _PARAMETERS}
     problem = _request_problem(request, params)
     if problem is not None:
@@ -95,15 +95,15 @@ def redeem(request: web.Request, app: App, form: dict[str, str]) -> Authorizatio
     state = request.app[STATE]
     code = form.get("code") or ""
     if not code:
-        raise errors.missing_parameter(request, "code")
+        raise errors.MISSING_PARAMETER(request, name="code")
     found = state.authorization_codes.redeem(code, app.client_id, form.get("redirect_uri", ""),
                                              form.get("code_verifier"), now=state.clock())
     if found == "redirect_mismatch":
-        raise errors.redirect_uri_mismatch(request)
+        raise errors.REDIRECT_URI_MISMATCH(request)
     if found == "pkce_mismatch":
-        raise errors.pkce_mismatch(request)
+        raise errors.PKCE_MISMATCH(request)
     if found in ("unknown", "expired"):
-        raise errors.bad_authorization_code(request)
+        raise errors.BAD_AUTHORIZATION_CODE(request)
     assert not isinstance(found, str)
     return found
 

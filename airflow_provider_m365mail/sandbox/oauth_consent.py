@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .http_wire import STATE
+from . import oauth_errors as errors
+from .http_wire import STATE, posted_form
 from .oauth_authorize import client_redirect_problem
 from .oauth_device import render_page, signed_in_mailbox
 
@@ -40,7 +41,7 @@ async def consent_page(request: web.Request) -> web.Response:
 async def consent(request: web.Request) -> web.Response:
     """Record the administrator's answer and send the browser back to the application."""
     state = request.app[STATE]
-    posted = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    posted = await posted_form(request, errors.MALFORMED_REQUEST(request))
     params = {k: v for k, v in posted.items() if k in _PARAMETERS}
     problem = client_redirect_problem(request, params)
     if problem is not None:

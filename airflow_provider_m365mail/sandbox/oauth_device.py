@@ -18,7 +18,7 @@ from aiohttp import web
 
 from . import oauth_errors as errors
 from .config import App, Mailbox, TenantConfig
-from .http_wire import STATE
+from .http_wire import STATE, posted_form
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 VERIFICATION_PATH = "/devicelogin"
@@ -46,16 +46,16 @@ async def device_code(request: web.Request) -> web.Response:
     state = request.app[STATE]
     tenant = state.tenant
     if tenant.path_segment(request.match_info["tenant"]) is None:
-        raise errors.unknown_tenant(request, request.match_info["tenant"])
-    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        raise errors.UNKNOWN_TENANT(request, tenant=request.match_info["tenant"])
+    form = await posted_form(request, errors.MALFORMED_REQUEST(request))
     client_id = form.get("client_id") or ""
     if not client_id:
-        raise errors.missing_parameter(request, "client_id")
+        raise errors.MISSING_PARAMETER(request, name="client_id")
     if tenant.app(client_id) is None:
-        raise errors.unknown_client(request, client_id, tenant.tenant_id)
+        raise errors.UNKNOWN_CLIENT(request, client_id=client_id, tenant_id=tenant.tenant_id)
     scope = form.get("scope") or ""
     if not scope:
-        raise errors.missing_parameter(request, "scope")
+        raise errors.MISSING_PARAMETER(request, name="scope")
     code = state.device_codes.start(client_id, tuple(scope.split()), now=state.clock(),
                                     lifetime_s=tenant.device_code_lifetime_s)
     uri = verification_uri(request)
@@ -78,7 +78,7 @@ async def verification_page(request: web.Request) -> web.Response:
 async def verify(request: web.Request) -> web.Response:
     """Check the posted code and credentials; approve the device authorization or show the form again saying why."""
     state = request.app[STATE]
-    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    form = await posted_form(request, errors.MALFORMED_REQUEST(request))
     user_code, username, password = (form.get(k, "") for k in ("user_code", "username", "password"))
     code = state.device_codes.pending_user_code(user_code, now=state.clock())
     if code is None:
@@ -108,14 +108,14 @@ def redeem(request: web.Request, app: App, form: dict[str, str]) -> tuple[str, s
     state = request.app[STATE]
     device = form.get("device_code") or ""
     if not device:
-        raise errors.missing_parameter(request, "device_code")
+        raise errors.MISSING_PARAMETER(request, name="device_code")
     found = state.device_codes.poll(device, app.client_id, now=state.clock())
     if found == "pending":
-        raise errors.authorization_pending(request)
+        raise errors.AUTHORIZATION_PENDING(request)
     if found == "expired":
-        raise errors.device_code_expired(request)
+        raise errors.DEVICE_CODE_EXPIRED(request)
     if found == "unknown":
-        raise errors.bad_device_code(request)
+        raise errors.BAD_DEVICE_CODE(request)
     assert found.user is not None
     return found.user, " ".join(found.scopes)
 

@@ -1,5 +1,6 @@
-"""`m365mail consent`: the admin consent URL for the connection's app, the redirect back to the command's loopback
-port, then the roles of a fresh app-only token compared with what the connection needs, each missing one named."""
+"""`m365mail consent`: the admin consent URL for the connection's app, accepted in headless Chromium on the
+sandbox's consent page, the redirect back to the command's loopback port, then the roles of a fresh app-only token
+compared with what the connection needs, each missing one named."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import json
 import sys
 from dataclasses import replace
 
-import httpx
 import pytest
+from headless_chromium import launched_chromium
 from running_process import running
 
 from airflow_provider_m365mail.cli.main import main
@@ -30,14 +31,16 @@ def test_consent_then_the_check_names_the_role_the_graph_connection_still_lacks(
         assert first["event"] == "admin_consent"
         assert first["consent_uri"].startswith(f"{m365_sandbox.settings['http_base']}/")
 
-        with httpx.Client(verify=m365_sandbox.client_context(), trust_env=False) as browser:
-            page = browser.get(first["consent_uri"])
-            assert page.status_code == 200 and "Mail.Send" in page.text
-            form = {"client_id": m365_sandbox.settings["client_id"], "username": ADMIN, "password": ADMIN_PASSWORD,
-                    "decision": "accept", **dict(httpx.URL(first["consent_uri"]).params)}
-            back = browser.post(first["consent_uri"].split("?")[0], data=form)
-            assert back.status_code == 302
-            assert browser.get(back.headers["Location"]).status_code == 200  # the command's loopback listener
+        with launched_chromium() as browser:  # closed before anything here runs async code again
+            context = browser.new_context(ignore_https_errors=True)  # the sandbox's throwaway CA is not Chromium's
+            page = context.new_page()
+            page.goto(first["consent_uri"])
+            assert "Mail.Send (application)" in page.content()  # the permissions the app asks for
+            page.fill("input[name=username]", ADMIN)
+            page.fill("input[name=password]", ADMIN_PASSWORD)
+            page.click("button[value=accept]")
+            page.wait_for_url("http://127.0.0.1:*/**")  # the command's loopback listener
+            context.close()
 
         rest, errors = process.communicate(timeout=60)
         assert process.returncode == 1, rest + errors

@@ -1,9 +1,11 @@
 """`m365mail login --browser`: headless Chromium fills in the sandbox's sign-in page, the redirect comes back to the
-command's loopback port (authorization code with PKCE), and the tokens land in the connection's token cache."""
+command's loopback port (authorization code with PKCE), the tokens land in the connection's token cache, and a
+send over the connection then authenticates as the signed-in mailbox."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ def chromium() -> Iterator[Any]:
         yield browser
 
 
-def test_browser_sign_in_with_pkce_and_a_loopback_redirect_fills_the_token_cache(
+def test_browser_sign_in_with_pkce_fills_the_token_cache_and_a_send_then_goes_out_as_that_mailbox(
         m365_sandbox: Sandbox, chromium: Any, tmp_path: Path) -> None:
     connection = dict(m365_sandbox.settings["airflow_connections"]["smtp_delegated"])
     connection["extra"] = {**connection["extra"], "token_cache_path": str(tmp_path / "alice.json")}
@@ -56,3 +58,9 @@ def test_browser_sign_in_with_pkce_and_a_loopback_redirect_fills_the_token_cache
     assert len(cache["RefreshToken"]) == 1
     secrets = [e["secret"] for kind in ("RefreshToken", "AccessToken") for e in cache[kind].values()]
     assert not [s for s in secrets if s in rest + errors]  # no token printed
+
+    sent = subprocess.run([*command[:3], "send-test", "--conn-json", json.dumps(connection), "--to",
+                           "bob@contoso.com"], capture_output=True, text=True, timeout=60, check=False)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    [message] = [m for m in m365_sandbox.messages() if m.subject.startswith("[m365mail send-test]")]
+    assert (message.principal, message.envelope_from) == (SIGNED_IN, SIGNED_IN)  # as the signed-in mailbox

@@ -84,3 +84,12 @@ def test_a_redirect_uri_off_the_loopback_address_gets_no_sign_in_form(m365_sandb
     with web(m365_sandbox) as client:
         page = client.get(flow["auth_uri"])
     assert page.status_code == 400 and "AADSTS50011" in page.text and "<form" not in page.text
+
+
+@pytest.mark.parametrize("page", ["oauth2/v2.0/authorize", "adminconsent", "oauth2/v2.0/devicecode"])
+def test_a_post_that_is_not_a_utf8_form_is_refused_as_malformed(m365_sandbox: Sandbox, page: str) -> None:
+    url = f"{m365_sandbox.settings['http_base']}/{m365_sandbox.settings['tenant_id']}/{page}"
+    with web(m365_sandbox) as client:
+        answer = client.post(url, content=b"username=\xff\xfe", headers={
+            "Content-Type": "application/x-www-form-urlencoded"})
+    assert (answer.status_code, answer.json()["error_codes"]) == (400, [9002313])

@@ -16,15 +16,42 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_provider_m365mail.core.errors import ConfigurationError
+from airflow_provider_m365mail.core.settings.secret import Secret
 
 if TYPE_CHECKING:
     from msal import SerializableTokenCache
 
 FIELD = "extra.token_cache_path"
+
+
+@dataclass(frozen=True)
+class CachedSignIn:
+    """A mailbox's sign-in as the cache holds it: its current refresh token and when Entra ID issued that token
+    (at the sign-in, or at the latest refresh, which hands out a new one)."""
+
+    username: str
+    refresh_token: Secret
+    issued_at: float  # Unix time
+
+
+def cached_sign_in(path: str | os.PathLike[str], username: str) -> CachedSignIn | None:
+    """Return the newest refresh token the cache at ``path`` holds for ``username``, or None if it holds none."""
+    import msal
+
+    cache = load_cache(path)
+    kinds = msal.TokenCache.CredentialType
+    homes = {a["home_account_id"] for a in cache.search(kinds.ACCOUNT)
+             if str(a.get("username", "")).casefold() == username.casefold()}
+    tokens = [t for t in cache.search(kinds.REFRESH_TOKEN) if t.get("home_account_id") in homes]
+    if not tokens:
+        return None
+    newest = max(tokens, key=lambda t: float(t.get("last_modification_time") or 0))
+    return CachedSignIn(username, Secret(newest["secret"]), float(newest.get("last_modification_time") or 0))
 
 
 def load_cache(path: str | os.PathLike[str], cache: SerializableTokenCache | None = None) -> SerializableTokenCache:

@@ -26,6 +26,8 @@ from airflow_provider_m365mail.core.doctor.dns import (
 )
 from airflow_provider_m365mail.core.doctor.hve import hve_fix
 from airflow_provider_m365mail.core.doctor.report import CheckReport, DoctorOptions, Status, doctor_docs, error_report
+from airflow_provider_m365mail.core.doctor.sign_in_age import TITLE as SIGN_IN_TITLE
+from airflow_provider_m365mail.core.doctor.sign_in_age import sign_in  # noqa: F401 (the runner finds checks here)
 from airflow_provider_m365mail.core.doctor.tls_inspection import certificate_summary, tls_handshake
 from airflow_provider_m365mail.core.settings import AuthType, MailSettings, Security, SmtpMode, TransportKind
 from airflow_provider_m365mail.core.settings.acs import ACS_SCOPE
@@ -116,6 +118,7 @@ TITLES = {
     "spf": "DNS: domain SPF",
     "tcp": "TCP: port reachable",
     "tls": "TLS: version and certificate",
+    "sign_in": SIGN_IN_TITLE,
     "token": "OAuth2 token",
     "server": "Server sign-in",
     "send_as": "Send As",
@@ -129,7 +132,7 @@ def plan(options: DoctorOptions) -> list[tuple[str, str, tuple[str, ...]]]:
         steps += [("mx", ()), ("spf", ())]
     if options.network_checks:
         steps += [("tcp", ("dns",)), ("tls", ("tcp",))]
-    steps += [("token", ()), ("server", ("dns", "tcp", "tls", "token"))]
+    steps += [("sign_in", ()), ("token", ()), ("server", ("dns", "tcp", "tls", "token"))]
     if options.send_as is not None:
         steps.append(("send_as", ("server",)))
     return [(name, send_as_title(options) if name == "send_as" else TITLES[name], needs) for name, needs in steps]

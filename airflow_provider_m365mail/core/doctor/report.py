@@ -4,6 +4,8 @@ documentation explains each check."""
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -21,6 +23,7 @@ DOCTOR_ANCHORS = {
     "spf": "mx-and-spf",
     "tcp": "tcp",
     "tls": "tls",
+    "sign_in": "sign-in",
     "token": "token",
     "server": "server",
     "send_as": "send-as",
@@ -69,6 +72,8 @@ class DoctorOptions:
     sending_ip: str | None = None  # the public IP mail leaves from, for the SPF check
     network_checks: bool = True  # separate TCP and TLS checks (the sign-in check covers them too)
     mail_dns: bool = True  # MX and SPF checks for direct send and relay
+    conn_id: str | None = None  # the Airflow connection id, for the commands a fix names
+    clock: Callable[[], float] = time.time  # Unix time, for the age of a sign-in
 
 
 def error_report(name: str, title: str, exc: M365MailError) -> CheckReport:

@@ -44,7 +44,7 @@ async def test_smtp_oauth2_passes_every_check_and_sends_nothing(m365_sandbox: Sa
     assert diagnosis.ok and diagnosis.exit_code == 0
     assert statuses(diagnosis) == {
         "settings": "pass", "dns": "pass", "mx": "skip", "spf": "skip", "tcp": "pass", "tls": "pass",
-        "token": "pass", "server": "pass",
+        "sign_in": "skip", "token": "pass", "server": "pass",
     }
     assert check(diagnosis, "tls").detail.startswith("TLSv1.")
     assert "XOAUTH2" in check(diagnosis, "server").detail
