@@ -79,11 +79,15 @@ def realistic_trust_store(settings: Mapping[str, Any]) -> str:
     """Write the system's CA bundle plus the sandbox CA to one file and return its path.
 
     Clients then load a trust store of production size (about 150 CAs, which OpenSSL 3 takes tens of
-    milliseconds to parse), not the sandbox's single CA, and still verify the sandbox's certificate.
+    milliseconds to parse), not the sandbox's single CA, and still verify the sandbox's certificate. The system
+    bundle is OpenSSL's built-in path, not ``SSL_CERT_FILE``, which a benchmark may have pointed at an earlier
+    server's bundle (since deleted, which left the next server's store with one CA).
     """
-    system = Path(ssl.get_default_verify_paths().cafile or "")
+    system = Path(ssl.get_default_verify_paths().openssl_cafile)
+    if not system.is_file():
+        raise RuntimeError(f"no system CA bundle at {system} (install the Debian package ca-certificates)")
     bundle = Path(settings["ca_file"]).with_name("system-plus-sandbox-ca.pem")
-    system_pems = system.read_text(encoding="utf-8") if system.is_file() else ""
+    system_pems = system.read_text(encoding="utf-8")
     bundle.write_text(system_pems + "\n" + Path(settings["ca_file"]).read_text(encoding="utf-8"), encoding="utf-8")
     return str(bundle)
 

@@ -34,6 +34,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # half of a UTF-16 pair: no encoding can send it
 # Obsolete syntax the parser notes that changes nothing about which mailbox is meant.
 _HARMLESS_DEFECTS = frozenset({"period in 'phrase'"})
+# A bare ASCII address (dot-atom local part, letters-digits-hyphens domain): the header parser would return it
+# unchanged, with no name and no defect, so it goes straight to the syntax check. Without "=" and "?", which could
+# open an encoded word the parser treats apart. Most recipients of a mail merge look like this.
+_PLAIN_ADDR_SPEC = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
 # Text shaped like an RFC 2047 encoded word ("=?utf-8?q?...?="): mail clients decode it wherever it appears.
 ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 
@@ -114,6 +120,12 @@ def parse_address(
     text = value.strip()
     if not text:
         raise error(field, "the address is empty")
+    if _PLAIN_ADDR_SPEC.fullmatch(text):
+        return Address(_checked_email(text, field=field, error=error))
+    return _parse_with_header_parser(text, field=field, error=error)
+
+
+def _parse_with_header_parser(text: str, *, field: str, error: type[ValidationError]) -> Address:
     one_address = 'use "Name <name@example.com>" or name@example.com; separate addresses with "," or ";"'
     try:
         header = HEADER_FACTORY("to", text)

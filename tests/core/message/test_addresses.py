@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_m365mail.core.errors import ConfigurationError, MessageValidationError
 from airflow_provider_m365mail.core.message.addresses import (
+    _PLAIN_ADDR_SPEC,
     Address,
+    _parse_with_header_parser,
     matches_allow_list,
     parse_address,
     parse_address_list,
@@ -172,3 +178,23 @@ def test_a_recipient_value_that_is_no_address_nor_list_is_a_validation_error(val
 def test_a_list_holding_something_other_than_addresses_is_a_validation_error() -> None:
     with pytest.raises(MessageValidationError, match="expected address strings, got int"):
         parse_address_list(["alice@contoso.com", 42], field="bcc")  # type: ignore[list-item]
+
+
+def _outcome(parse: Callable[[], Address]) -> Address | tuple[str, str]:
+    try:
+        return parse()
+    except MessageValidationError as exc:
+        return type(exc).__name__, str(exc)
+
+
+BARE_ADDRESSES = ["bob@contoso.com", "a.b+c@x-y.example", "-@x.com", "a@-x.com", "a@x", "a@1.2.3.4",
+                  "x@" + "a" * 64 + ".com", "a" * 65 + "@x.com", "a'b{c}|d@x.com"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(st.from_regex(_PLAIN_ADDR_SPEC, fullmatch=True), st.sampled_from(BARE_ADDRESSES)))
+def test_a_bare_address_reads_as_the_header_parser_reads_it(text: str) -> None:
+    assert _PLAIN_ADDR_SPEC.fullmatch(text)
+    assert _outcome(lambda: parse_address(text, field="to")) == _outcome(
+        lambda: _parse_with_header_parser(text, field="to", error=MessageValidationError)
+    )

@@ -36,6 +36,7 @@ from airflow_provider_m365mail.core.settings.hve import learn_refused_domains, r
 from airflow_provider_m365mail.core.transports.base import CheckResult, SendResult, Session, Transcript
 from airflow_provider_m365mail.core.transports.proxy import open_tunnel
 from airflow_provider_m365mail.core.transports.smtp.errors import Stage, is_temporary, is_translatable, translate
+from airflow_provider_m365mail.core.transports.smtp.segments import nagle_on
 from airflow_provider_m365mail.core.transports.smtp.transcript import transcribing_client
 
 if TYPE_CHECKING:
@@ -248,11 +249,15 @@ class SmtpTransport(Session):
             if s.security is Security.STARTTLS:
                 stage = "starttls"
                 await client.ehlo()
-                await client.starttls()
+                with nagle_on(client):  # EHLO then waits for the handshake's ACK, not 40 ms for its own
+                    await client.starttls()
+                    stage = "auth"
+                    await client.ehlo()
+            else:
+                stage = "auth"
+                await client.ehlo()
             if s.security is not Security.NONE:
                 note(f"TLS {client.get_transport_info('ssl_object').version()} established")
-            stage = "auth"
-            await client.ehlo()
             if s.auth_type is AuthType.BASIC:
                 assert s.username is not None and s.password is not None
                 await client.login(s.username, s.password.reveal())
