@@ -9,8 +9,8 @@ answers are the connection's fields in the user's words: ``host``, ``port``, ``l
 derives from the rest (the cloud's SMTP host, the port for the mode, login from the sender for app-only SMTP), and
 the same rules refuse an incoherent answer, naming the field and the fix. ``--check`` (asked, when interactive)
 then runs the doctor's checks on the result. The connection is written in Airflow's JSON form (the value of an
-``AIRFLOW_CONN_<ID>`` variable) or as an ``airflow connections add`` command, to ``--output`` (created with mode
-0600: it holds the secret) or to standard output.
+``AIRFLOW_CONN_<ID>`` variable), as a connection URI, or as an ``airflow connections add`` command, to ``--output``
+(created with mode 0600: it holds the secret) or to standard output.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from airflow_provider_m365mail.core.settings import MailSettings
 
 FIELDS = ("host", "port", "login", "password")
+FORMATS = ("json", "uri", "airflow-command")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,9 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "asks")
     parser.add_argument("--conn-id", default="m365mail_default", help="the connection id to write (default: "
                         "m365mail_default)")
-    parser.add_argument("--format", choices=["json", "airflow-command"], default="json",
-                        help="json: the AIRFLOW_CONN_<ID> value; airflow-command: an `airflow connections add` "
-                             "command line (it writes the connection to the metadata database)")
+    parser.add_argument("--format", choices=FORMATS, default="json",
+                        help="json: the AIRFLOW_CONN_<ID> value; uri: the same as a connection URI (for secrets "
+                             "backends that store URIs); airflow-command: an `airflow connections add` command line "
+                             "(it writes the connection to the metadata database)")
     parser.add_argument("--output", metavar="PATH", help="write there (mode 0600) instead of standard output")
     parser.add_argument("--check", action="store_true", help="run the doctor's checks on the new connection")
 
@@ -109,11 +111,32 @@ def connection_from_answers(answers: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(connection: dict[str, Any], conn_id: str, form: str) -> str:
-    """Return the connection as JSON, or as an ``airflow connections add`` command."""
+    """Return the connection as JSON, as a connection URI, or as an ``airflow connections add`` command."""
     document = json.dumps({k: v for k, v in connection.items() if v is not None})
     if form == "json":
         return document
+    if form == "uri":
+        return connection_uri(connection)
     return f"airflow connections add {shlex.quote(conn_id)} --conn-json {shlex.quote(document)}"
+
+
+def connection_uri(connection: dict[str, Any]) -> str:
+    """Return the connection as Airflow's URI form, the extras as one JSON ``__extra__`` parameter.
+
+    Every part is percent-encoded, so a secret holding ``@``, ``:`` or ``/`` reads back unchanged; ``__extra__``
+    keeps the extras' types (a list of allowed senders, a number), which flat query parameters would turn to text.
+    """
+    from urllib.parse import quote, urlencode
+
+    login, password = connection.get("login"), connection.get("password")
+    credentials = ""
+    if login or password:
+        credentials = quote(login or "", safe="") + (f":{quote(password, safe='')}" if password else "") + "@"
+    host = quote(connection.get("host") or "", safe="")
+    port = f":{connection['port']}" if connection.get("port") else ""
+    extra = connection.get("extra") or {}
+    query = f"?{urlencode({'__extra__': json.dumps(extra)})}" if extra else ""
+    return f"{connection['conn_type']}://{credentials}{host}{port}/{query}"
 
 
 def _check(settings: MailSettings) -> int:

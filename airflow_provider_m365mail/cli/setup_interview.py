@@ -10,13 +10,13 @@ import argparse
 import getpass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_m365mail.cli.setup_cmd import connection_from_answers
+from airflow_provider_m365mail.cli.setup_cmd import FORMATS, connection_from_answers
 from airflow_provider_m365mail.cli.setup_questions import ask_until_valid
 
 if TYPE_CHECKING:
     from airflow_provider_m365mail.core.settings import MailSettings
 
-FORMATS = ("json", "airflow-command")
+SUFFIXES = {"json": "json", "uri": "txt", "airflow-command": "sh"}
 
 
 def interview(args: argparse.Namespace) -> tuple[dict[str, Any], MailSettings, argparse.Namespace]:
@@ -26,7 +26,7 @@ def interview(args: argparse.Namespace) -> tuple[dict[str, Any], MailSettings, a
     answers, settings = ask_until_valid(_ask, print)
     check = args.check or _choose("Run the doctor's checks on it now (yes, no)", ("yes", "no"), "yes") == "yes"
     form = _choose(f"Write it as ({', '.join(FORMATS)})", FORMATS, args.format)
-    suggested = args.output or f"{args.conn_id}.{'json' if form == 'json' else 'sh'}"
+    suggested = args.output or f"{args.conn_id}.{SUFFIXES[form]}"
     output = _ask(f"Write it to (a file; - prints it) [{suggested}]: ", False).strip() or suggested
     options = argparse.Namespace(**{**vars(args), "check": check, "format": form,
                                     "output": None if output == "-" else output})

@@ -52,3 +52,23 @@ def test_the_connection_can_be_written_as_an_airflow_command(m365_sandbox: Sandb
     assert main(["setup", "--answers", str(answers), "--conn-id", "m365mail_reports",
                  "--format", "airflow-command"]) == 0
     assert capsys.readouterr().out.startswith("airflow connections add m365mail_reports --conn-json '{")
+
+
+def test_the_connection_can_be_written_as_a_uri_airflow_reads_back(m365_sandbox: Sandbox, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from airflow.models.connection import Connection
+
+    answers = tmp_path / "answers.json"
+    settings = m365_sandbox.settings
+    written = {"auth_type": "basic", "login": "airflow@contoso.com", "password": "p@ss:w/rd?#",
+               "host": settings["smtp"]["host"], "port": settings["smtp"]["submission_port"],
+               "ca_bundle": settings["ca_file"], "allowed_senders": ["reports@contoso.com"], "timeout": 20}
+    answers.write_text(json.dumps(written))
+    assert main(["setup", "--answers", str(answers), "--format", "uri"]) == 0
+    uri = capsys.readouterr().out.strip()
+    assert main(["setup", "--answers", str(answers)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    parsed = Connection(conn_id="m365mail_default", uri=uri)
+    assert parsed.conn_type == "m365mail" and parsed.password == "p@ss:w/rd?#"
+    assert (parsed.host, parsed.port, parsed.login) == (document["host"], document["port"], document.get("login"))
+    assert parsed.extra_dejson == document["extra"]

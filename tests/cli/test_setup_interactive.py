@@ -47,7 +47,7 @@ def test_setup_asks_again_until_each_answer_is_valid_and_writes_a_connection_the
         (r"Sender address \(From\): ", "airflow@contoso.com"),
         (r"Mailbox that signs in \[airflow@contoso.com\]: ", ""),  # the default follows the sender
         (r"Run the doctor's checks on it now \(yes, no\) \[yes\]: ", ""),
-        (r"Write it as \(json, airflow-command\) \[json\]: ", ""),
+        (r"Write it as \(json, uri, airflow-command\) \[json\]: ", ""),
         (r"Write it to \(a file; - prints it\) \[m365mail_reports.json\]: ", str(output)),
     ]
     try:
